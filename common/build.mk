@@ -1,0 +1,1 @@
+$(eval $(call kith_library,common,common))

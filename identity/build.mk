@@ -1,0 +1,1 @@
+# identity/build.mk

@@ -1,0 +1,1 @@
+# libclient/build.mk

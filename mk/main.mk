@@ -1,0 +1,74 @@
+# mk/main.mk — the build proper; entered from the top-level Makefile after deps.
+# Folder rules are in <folder>/build.mk and use the helpers defined here.
+
+BUILD ?= build
+OBJ := $(BUILD)/obj
+LIB := $(BUILD)/lib
+BIN := $(BUILD)/bin
+TESTBIN := $(BUILD)/tests
+PREFIX ?= /usr/local
+DESTDIR ?=
+VERSION := 0.1.0
+# V=1 shows full command lines.
+Q := $(if $(V),,@)
+
+include mk/toolchain.mk
+
+INCLUDE_DIRS := common/include identity/include socket-api/include policy/include \
+                replication/include daemon/include libclient/include
+CPPFLAGS += $(addprefix -I,$(INCLUDE_DIRS)) -DKITH_VERSION='"$(VERSION)"'
+
+ALL_OBJS :=
+
+# $(call kith_library,NAME,FOLDER): build/lib/libkith_NAME.a from FOLDER/src/*.cpp
+# (a folder with no sources yet defines nothing).
+define kith_library
+$(1)_SRCS := $$(wildcard $(2)/src/*.cpp)
+ifneq ($$($(1)_SRCS),)
+KITH_BUILT_LIBS += $(1)
+ALL_TARGETS += $$(LIB)/libkith_$(1).a
+endif
+$(1)_OBJS := $$(patsubst %.cpp,$$(OBJ)/%.o,$$($(1)_SRCS))
+$$(LIB)/libkith_$(1).a: $$($(1)_OBJS)
+	@mkdir -p $$(@D)
+	@rm -f $$@
+	$$(Q)$$(AR) rcs $$@ $$^
+ALL_OBJS += $$($(1)_OBJS)
+endef
+
+$(OBJ)/%.o: %.cpp
+	@mkdir -p $(@D)
+	@echo "  CXX $<"
+	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC  $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# Link order: dependents before dependencies.
+KITH_BUILT_LIBS :=
+KITH_INTERNAL_LIBS = $(foreach l,daemon policy replication identity socket_api common,$(if $(filter $(l),$(KITH_BUILT_LIBS)),$(LIB)/libkith_$(l).a))
+
+include common/build.mk
+include identity/build.mk
+include socket-api/build.mk
+include policy/build.mk
+include replication/build.mk
+include daemon/build.mk
+include libclient/build.mk
+include tests/build.mk
+include bench/build.mk
+include man/build.mk
+
+.PHONY: all test unit integration run bench install asan static fuzz
+
+all: $(ALL_TARGETS)
+
+run: all
+	$(BIN)/kithd --dev
+
+asan:
+	@$(MAKE) -f mk/main.mk BUILD=build-asan SANITIZE=1 test
+
+-include $(ALL_OBJS:.o=.d)

@@ -1,0 +1,1 @@
+# replication/build.mk

@@ -1,1 +1,1 @@
-# socket-api/build.mk
+$(eval $(call kith_library,socket_api,socket-api))

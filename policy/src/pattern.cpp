@@ -170,6 +170,14 @@ Result<Pattern> Pattern::parse(std::string_view text) {
   return p;
 }
 
+Pattern::Pattern() : text_("*.*.*.*.*") {
+  for (size_t i = 0; i < kAddressLabels; ++i) {
+    offset_[i] = static_cast<uint16_t>(2 * i);
+    length_[i] = 1;
+    kind_[i] = LabelKind::kAny;
+  }
+}
+
 Pattern Pattern::exact(const Address& a) {
   Pattern p;
   p.text_ = a.str();

@@ -45,6 +45,8 @@ class Pattern {
   static Result<Pattern> parse(std::string_view text);
   // The pattern that matches exactly `a`.
   static Pattern exact(const Address& a);
+  // The pattern that matches every address, `*.*.*.*.*`.
+  Pattern();
 
   bool matches(const Address& a) const;
   // Whether label `i` of the pattern matches `label`.
@@ -62,8 +64,6 @@ class Pattern {
   friend bool operator==(const Pattern& a, const Pattern& b) { return a.text_ == b.text_; }
 
  private:
-  Pattern() = default;
-
   std::string text_;
   std::array<uint16_t, kAddressLabels> offset_{};
   std::array<uint8_t, kAddressLabels> length_{};

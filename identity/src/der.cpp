@@ -55,4 +55,12 @@ bool Reader::read(uint8_t tag, std::span<const uint8_t>* content) {
   return readAny(&got, content);
 }
 
+bool Reader::readElement(uint8_t tag, std::span<const uint8_t>* whole,
+                         std::span<const uint8_t>* content) {
+  std::span<const uint8_t> before = in_;
+  if (!read(tag, content)) return false;
+  *whole = before.first(before.size() - in_.size());
+  return true;
+}
+
 }  // namespace kith::identity::der

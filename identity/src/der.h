@@ -41,6 +41,10 @@ class Reader {
   // Reads the next element; false (and nothing consumed) on malformed input or
   // on a tag other than `tag`.
   bool read(uint8_t tag, std::span<const uint8_t>* content);
+  // Like read(), also giving the whole element (tag and length included), for
+  // checking a signature over it.
+  bool readElement(uint8_t tag, std::span<const uint8_t>* whole,
+                   std::span<const uint8_t>* content);
   // Reads the next element of any tag.
   bool readAny(uint8_t* tag, std::span<const uint8_t>* content);
   // The tag of the next element, or -1 at the end.

@@ -1,0 +1,66 @@
+// ApiService: what each socket-API op does. It validates the request's fields,
+// calls into the Registry / LocalBroker / EventLog, and answers through the
+// Reply (always exactly once). Admin ops are refused on api.sock.
+// Loop thread only; borrows everything it uses.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "kith/daemon/api_connection.h"
+#include "kith/daemon/api_server.h"
+#include "kith/daemon/event_log.h"
+#include "kith/daemon/local_broker.h"
+#include "kith/daemon/registry.h"
+
+namespace kith::daemon {
+
+struct ServiceInfo {
+  std::string machine;
+  std::string trustDomain;
+  int64_t startedMonoMs = 0;
+};
+
+class ApiService {
+ public:
+  ApiService(Loop& loop, Registry& registry, LocalBroker& broker, EventLog& events, ServiceInfo info);
+  ~ApiService();
+
+  void setServer(ApiServer* server) { server_ = server; }
+  void handle(ApiConnection& conn, nlohmann::json req, Reply reply);
+  void connectionClosed(ApiConnection& conn);
+
+  struct Stats {
+    uint64_t requests = 0;
+    std::map<std::string, uint64_t> errorsByCode;
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  void opHello(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opRegister(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opHeartbeat(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opDeregister(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opResolve(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opList(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opStatus(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opWatch(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opListen(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opConnect(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opWorkloads(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opEvents(ApiConnection& c, const nlohmann::json& req, Reply r);
+
+  Loop& loop_;
+  Registry& registry_;
+  LocalBroker& broker_;
+  EventLog& events_;
+  ServiceInfo info_;
+  ApiServer* server_ = nullptr;
+  Stats stats_;
+  std::map<uint64_t, std::unique_ptr<Timer>> waits_;  // resolve wait_ms timers
+  uint64_t nextWait_ = 1;
+};
+
+}  // namespace kith::daemon

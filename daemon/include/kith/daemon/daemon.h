@@ -1,0 +1,71 @@
+// Daemon: composes kithd's parts for one machine — store, registry, API
+// server, service, local broker, event window — over one Loop.
+//
+// Lifecycle: create() opens the store and restores registrations; start()
+// binds the sockets; drain() (SIGTERM) stops accepting, closes connections,
+// flushes the store and lets the loop end. Registrations are NOT ended by a
+// drain: they are leases held in the store and survive a daemon restart.
+// Loop thread only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "kith/common/status.h"
+#include "kith/daemon/api_server.h"
+#include "kith/daemon/api_service.h"
+#include "kith/daemon/event_log.h"
+#include "kith/daemon/local_broker.h"
+#include "kith/daemon/loop.h"
+#include "kith/daemon/registry.h"
+#include "kith/daemon/store.h"
+
+namespace kith::daemon {
+
+struct DaemonOptions {
+  std::string machine;
+  std::string trustDomain;
+  std::string machineIdentity;  // node public key hex
+  std::string runDir;           // sockets and one-shot stream sockets
+  std::string apiSocket;
+  std::string adminSocket;
+  std::optional<gid_t> adminGroup;
+  std::string storePath;
+  size_t maxConnections = 16384;
+  int64_t defaultTtlMs = 30000;
+  int64_t maxTtlMs = 3600000;
+};
+
+class Daemon {
+ public:
+  static Result<std::unique_ptr<Daemon>> create(Loop& loop, DaemonOptions opts);
+  ~Daemon();
+
+  Status start();
+  // Graceful stop; idempotent.
+  void drain();
+
+  Registry& registry() { return *registry_; }
+  LocalBroker& broker() { return *broker_; }
+  ApiService& service() { return *service_; }
+  const DaemonOptions& options() const { return opts_; }
+
+ private:
+  Daemon(Loop& loop, DaemonOptions opts);
+
+  Loop& loop_;
+  DaemonOptions opts_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<ApiServer> server_;
+  std::unique_ptr<LocalBroker> broker_;
+  std::unique_ptr<ApiService> service_;
+  bool drained_ = false;
+};
+
+}  // namespace kith::daemon

@@ -1,0 +1,126 @@
+// Loop: the daemon's one libuv event loop and the small handle wrappers every
+// other daemon component uses.
+//
+// Threading: one thread runs the loop and owns all mutable daemon state. Other
+// threads (the SQLite writer, ZeroMQ) reach it only through post(), which is
+// thread-safe. Everything else here is loop-thread only.
+//
+// Memory (STYLE 5, 6): a handle's memory is freed only in its close callback.
+// Wrappers own a heap-allocated uv handle; destroying the wrapper detaches the
+// callback and calls uv_close, and the close callback frees the memory. Objects
+// that must die while one of their own callbacks runs are handed to
+// deferredDelete(), which destroys them after the current loop iteration.
+//
+// Callback contract (STYLE 7): a start() that fails returns the error and never
+// calls its callback; callbacks never run after the wrapper is destroyed.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "kith/common/status.h"
+
+namespace kith::daemon {
+
+// Something that can be destroyed later, by the loop, rather than now.
+class DeferredDeletable {
+ public:
+  virtual ~DeferredDeletable() = default;
+};
+
+class Loop {
+ public:
+  Loop();
+  ~Loop();  // closes its own handles and runs the loop until they are freed
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  uv_loop_t* raw() { return loop_; }
+  // Runs until stop() or until no handles remain.
+  void run();
+  void stop();
+
+  // Thread-safe: runs fn on the loop thread soon. Functions posted after the
+  // loop has been destroyed are dropped.
+  void post(std::function<void()> fn);
+  // Destroys obj after the current iteration (loop thread only).
+  void deferredDelete(std::unique_ptr<DeferredDeletable> obj);
+  // Monotonic milliseconds, cached per iteration (uv_now).
+  uint64_t nowMs() { return uv_now(loop_); }
+
+ private:
+  static void onAsync(uv_async_t* h);
+  static void onCheck(uv_check_t* h);
+  void drainPosted();
+
+  uv_loop_t* loop_;
+  uv_async_t* async_;
+  uv_check_t* check_;
+  std::mutex mu_;
+  std::vector<std::function<void()>> posted_;
+  std::vector<std::unique_ptr<DeferredDeletable>> toDelete_;
+};
+
+// A one-shot or repeating timer.
+class Timer {
+ public:
+  explicit Timer(Loop& loop);
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  // (Re)arms the timer; repeatMs 0 = one shot.
+  void start(uint64_t timeoutMs, uint64_t repeatMs, std::function<void()> cb);
+  void stop();
+  bool active() const;
+  // Lets the loop exit while only this timer remains.
+  void unref();
+
+ private:
+  static void onTimer(uv_timer_t* h);
+  uv_timer_t* h_;
+  std::function<void()> cb_;
+};
+
+// Readiness of a raw file descriptor (sockets, pidfds).
+class Poll {
+ public:
+  Poll(Loop& loop, int fd);  // fd stays owned by the caller; must outlive this
+  ~Poll();
+  Poll(const Poll&) = delete;
+  Poll& operator=(const Poll&) = delete;
+
+  bool ok() const { return initOk_; }
+  // events: UV_READABLE | UV_WRITABLE. cb(status, events); status < 0 on error.
+  Status start(int events, std::function<void(int status, int events)> cb);
+  void stop();
+
+ private:
+  static void onPoll(uv_poll_t* h, int status, int events);
+  uv_poll_t* h_;
+  bool initOk_ = false;
+  std::function<void(int, int)> cb_;
+};
+
+// A POSIX signal delivered on the loop thread.
+class Signal {
+ public:
+  explicit Signal(Loop& loop);
+  ~Signal();
+  Signal(const Signal&) = delete;
+  Signal& operator=(const Signal&) = delete;
+  Status start(int signum, std::function<void()> cb);
+
+ private:
+  static void onSignal(uv_signal_t* h, int signum);
+  uv_signal_t* h_;
+  std::function<void()> cb_;
+};
+
+}  // namespace kith::daemon

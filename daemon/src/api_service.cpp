@@ -1,0 +1,308 @@
+#include "kith/daemon/api_service.h"
+
+#include <unistd.h>
+
+#include "kith/common/clock.h"
+#include "kith/common/log.h"
+#include "kith/socket-api/protocol.h"
+
+namespace kith::daemon {
+namespace {
+
+using nlohmann::json;
+
+struct DeferredTimer : DeferredDeletable {
+  explicit DeferredTimer(std::unique_ptr<Timer> t) : t(std::move(t)) {}
+  std::unique_ptr<Timer> t;
+};
+
+json publicEntry(const Registration& r, const std::string& machine) {
+  return {{"address", r.row.address},
+          {"spiffe_id", r.row.spiffeId},
+          {"machine", machine},
+          {"protocols", r.row.protocols}};
+}
+
+template <typename T>
+bool take(Result<T> res, T* out, Reply& r) {
+  if (!res.isOk()) {
+    r.error(res.status());
+    return false;
+  }
+  *out = std::move(res).value();
+  return true;
+}
+
+}  // namespace
+
+ApiService::ApiService(Loop& loop, Registry& registry, LocalBroker& broker, EventLog& events,
+                       ServiceInfo info)
+    : loop_(loop), registry_(registry), broker_(broker), events_(events), info_(std::move(info)) {}
+
+ApiService::~ApiService() {
+  for (auto& [id, t] : waits_) t->stop();
+}
+
+void ApiService::handle(ApiConnection& c, json req, Reply r) {
+  ++stats_.requests;
+  const std::string op = req["op"].get<std::string>();
+  using Fn = void (ApiService::*)(ApiConnection&, const json&, Reply);
+  static const std::map<std::string, Fn> kApiOps = {
+      {"hello", &ApiService::opHello},       {"register", &ApiService::opRegister},
+      {"heartbeat", &ApiService::opHeartbeat}, {"deregister", &ApiService::opDeregister},
+      {"resolve", &ApiService::opResolve},   {"list", &ApiService::opList},
+      {"status", &ApiService::opStatus},     {"watch", &ApiService::opWatch},
+      {"listen", &ApiService::opListen},     {"connect", &ApiService::opConnect},
+  };
+  static const std::map<std::string, Fn> kAdminOps = {
+      {"workloads", &ApiService::opWorkloads},
+      {"events", &ApiService::opEvents},
+  };
+  if (auto it = kApiOps.find(op); it != kApiOps.end()) {
+    (this->*(it->second))(c, req, std::move(r));
+    return;
+  }
+  if (auto it = kAdminOps.find(op); it != kAdminOps.end()) {
+    if (c.kind() != ApiConnection::Kind::kAdmin) {
+      ++stats_.errorsByCode["UNAUTHORIZED"];
+      r.error(Status(Code::kUnauthorized, "'" + op + "' is an admin op; use admin.sock"));
+      return;
+    }
+    (this->*(it->second))(c, req, std::move(r));
+    return;
+  }
+  ++stats_.errorsByCode["BAD_REQUEST"];
+  r.error(Status::badRequest("unknown op '" + op.substr(0, 64) + "'"));
+}
+
+void ApiService::connectionClosed(ApiConnection& c) { registry_.connectionClosed(c.id()); }
+
+void ApiService::opHello(ApiConnection& c, const json&, Reply r) {
+  const auto& cr = c.caller().cred;
+  r.ok({{"version", api::kProtocolVersion},
+        {"daemon", std::string("kithd ") + KITH_VERSION},
+        {"machine", info_.machine},
+        {"trust_domain", info_.trustDomain},
+        {"peer", {{"uid", cr.uid}, {"gid", cr.gid}, {"pid", cr.pid}}}});
+}
+
+void ApiService::opRegister(ApiConnection& c, const json& req, Reply r) {
+  RegisterRequest rr;
+  std::optional<std::string> target, app;
+  std::optional<int64_t> ttl;
+  std::optional<bool> proxy;
+  if (!take(api::requireString(req, "name"), &rr.name, r) ||
+      !take(api::optionalStringArray(req, "whitelist"), &rr.whitelist, r) ||
+      !take(api::optionalString(req, "target"), &target, r) ||
+      !take(api::optionalBool(req, "proxy_protocol"), &proxy, r) ||
+      !take(api::optionalStringArray(req, "protocols", 4), &rr.protocols, r) ||
+      !take(api::optionalInt(req, "ttl_ms"), &ttl, r) ||
+      !take(api::optionalString(req, "app"), &app, r)) {
+    return;
+  }
+  rr.target = target.value_or("");
+  rr.proxyProtocol = proxy.value_or(false);
+  rr.ttlMs = ttl.value_or(0);
+  rr.app = app.value_or("");
+  auto shared = std::make_shared<Reply>(std::move(r));
+  Status st = registry_.registerWorkload(c.caller(), std::move(rr), [shared](Result<RegisterResult> res) {
+    if (!res.isOk()) {
+      shared->error(res.status());
+      return;
+    }
+    shared->ok({{"address", res->address},
+                {"spiffe_id", res->spiffeId},
+                {"identity_hash", res->identityHash},
+                {"token", res->token},
+                {"ttl_ms", res->ttlMs}});
+  });
+  if (!st.isOk()) shared->error(st);
+}
+
+void ApiService::opHeartbeat(ApiConnection& c, const json& req, Reply r) {
+  std::string token;
+  if (!take(api::requireString(req, "token"), &token, r)) return;
+  auto ttl = registry_.heartbeat(token, c.caller().cred.uid);
+  if (!ttl.isOk()) return r.error(ttl.status());
+  r.ok({{"ttl_ms", *ttl}});
+}
+
+void ApiService::opDeregister(ApiConnection& c, const json& req, Reply r) {
+  std::string token;
+  if (!take(api::requireString(req, "token"), &token, r)) return;
+  auto shared = std::make_shared<Reply>(std::move(r));
+  Status st = registry_.deregister(token, c.caller().cred.uid, [shared](Status s) {
+    if (s.isOk()) shared->ok(); else shared->error(s);
+  });
+  if (!st.isOk()) shared->error(st);
+}
+
+void ApiService::opResolve(ApiConnection&, const json& req, Reply r) {
+  std::string name;
+  std::optional<int64_t> waitMs;
+  if (!take(api::requireString(req, "name"), &name, r) ||
+      !take(api::optionalInt(req, "wait_ms"), &waitMs, r)) {
+    return;
+  }
+  auto pat = policy::Pattern::parse(name);
+  if (!pat.isOk()) return r.error(Status::badRequest("name: " + pat.status().message()));
+  auto answer = [this](const std::vector<const Registration*>& regs) {
+    json list = json::array();
+    for (const auto* reg : regs) list.push_back(publicEntry(*reg, info_.machine));
+    return json{{"workloads", std::move(list)}};
+  };
+  auto found = registry_.match(*pat);
+  if (!found.empty()) return r.ok(answer(found));
+  int64_t wait = waitMs.value_or(0);
+  if (wait <= 0) return r.error(Status(Code::kDestinationNotFound, "no workload matches " + name));
+  if (wait > 600000) return r.error(Status::badRequest("wait_ms must be at most 600000"));
+  // RAINS pending query: answer as soon as a match registers, or at the deadline.
+  struct Pending {
+    Reply reply;
+    uint64_t watcher = 0;
+    uint64_t wait = 0;
+  };
+  auto p = std::make_shared<Pending>(Pending{std::move(r)});
+  uint64_t waitId = nextWait_++;
+  p->wait = waitId;
+  auto finish = [this, p](std::optional<json> ok) {
+    if (p->watcher == 0) return;  // already answered
+    registry_.removeWatcher(p->watcher);
+    p->watcher = 0;
+    if (auto it = waits_.find(p->wait); it != waits_.end()) {
+      it->second->stop();
+      loop_.deferredDelete(std::make_unique<DeferredTimer>(std::move(it->second)));
+      waits_.erase(it);
+    }
+    if (ok) p->reply.ok(std::move(*ok));
+    else p->reply.error(Status(Code::kDestinationNotFound, "no workload matched before the deadline"));
+  };
+  policy::Pattern pattern = *pat;
+  p->watcher = registry_.addWatcher([this, pattern, finish, answer](const json& ev) {
+    if (ev.value("event", "") != "register") return;
+    auto m = registry_.match(pattern);
+    if (!m.empty()) finish(answer(m));
+  });
+  auto timer = std::make_unique<Timer>(loop_);
+  timer->start(static_cast<uint64_t>(wait), 0, [finish] { finish(std::nullopt); });
+  waits_[waitId] = std::move(timer);
+}
+
+void ApiService::opList(ApiConnection&, const json&, Reply r) {
+  json list = json::array();
+  for (const auto* reg : registry_.all()) list.push_back(publicEntry(*reg, info_.machine));
+  r.ok({{"workloads", std::move(list)}});
+}
+
+void ApiService::opStatus(ApiConnection&, const json&, Reply r) {
+  const auto& rs = registry_.stats();
+  r.ok({{"daemon", std::string("kithd ") + KITH_VERSION},
+        {"version", api::kProtocolVersion},
+        {"machine", info_.machine},
+        {"trust_domain", info_.trustDomain},
+        {"pid", ::getpid()},
+        {"uptime_ms", static_cast<int64_t>(loop_.nowMs()) - info_.startedMonoMs},
+        {"workloads", registry_.size()},
+        {"connections", server_ ? server_->connections() : 0},
+        {"registrations", {{"total", rs.registered}, {"ended", rs.ended},
+                           {"expired", rs.expired}, {"exited", rs.exited}}},
+        {"requests", stats_.requests}});
+}
+
+void ApiService::opWatch(ApiConnection& c, const json& req, Reply r) {
+  std::optional<std::string> pattern;
+  if (!take(api::optionalString(req, "pattern"), &pattern, r)) return;
+  std::optional<policy::Pattern> pat;
+  if (pattern) {
+    auto p = policy::Pattern::parse(*pattern);
+    if (!p.isOk()) return r.error(Status::badRequest("pattern: " + p.status().message()));
+    pat = *p;
+  }
+  std::weak_ptr<ApiConnection> weak = c.shared_from_this();
+  r.ok();
+  uint64_t id = registry_.addWatcher([weak, pat](const json& ev) {
+    auto conn = weak.lock();
+    if (!conn || conn->closed()) return;
+    if (pat) {
+      auto a = policy::Address::parse(ev.value("address", ""));
+      if (!a.isOk() || !pat->matches(*a)) return;
+    }
+    conn->pushEvent(ev);
+  });
+  c.onClose([this, id] { registry_.removeWatcher(id); });
+}
+
+void ApiService::opListen(ApiConnection& c, const json& req, Reply r) {
+  std::string token;
+  if (!take(api::requireString(req, "token"), &token, r)) return;
+  auto reg = registry_.authenticate(token, c.caller().cred.uid);
+  if (!reg.isOk()) return r.error(reg.status());
+  Status st = registry_.setListener(*reg, c.id());
+  if (!st.isOk()) return r.error(st);
+  r.ok({{"address", (*reg)->row.address}});
+}
+
+void ApiService::opConnect(ApiConnection& c, const json& req, Reply r) {
+  std::string token;
+  ConnectRequest cr;
+  std::optional<std::string> proto, mode;
+  std::optional<int64_t> timeout;
+  if (!take(api::requireString(req, "token"), &token, r) ||
+      !take(api::requireString(req, "destination"), &cr.destination, r) ||
+      !take(api::optionalString(req, "proto"), &proto, r) ||
+      !take(api::optionalString(req, "mode"), &mode, r) ||
+      !take(api::optionalInt(req, "timeout_ms"), &timeout, r)) {
+    return;
+  }
+  cr.proto = proto.value_or("tcp");
+  cr.mode = mode.value_or("fd");
+  cr.timeoutMs = timeout.value_or(5000);
+  auto src = registry_.authenticate(token, c.caller().cred.uid);
+  if (!src.isOk()) return r.error(src.status());
+  broker_.connect(**src, c.caller(), std::move(cr), std::move(r));
+}
+
+void ApiService::opWorkloads(ApiConnection&, const json&, Reply r) {
+  json list = json::array();
+  uint64_t now = loop_.nowMs();
+  for (const auto* reg : registry_.all()) {
+    const auto& w = reg->row;
+    json e = {{"address", w.address},         {"spiffe_id", w.spiffeId},
+              {"uid", w.uid},                 {"gid", w.gid},
+              {"pid", w.pid},                 {"exe", w.exe},
+              {"app", w.app},                 {"start_time", w.startTime},
+              {"identity_hash", toHex(w.identityHash)},
+              {"registered_at", w.registeredAt},
+              {"target", w.target},           {"proxy_protocol", w.proxyProtocol},
+              {"whitelist", w.whitelist},     {"protocols", w.protocols},
+              {"listening", reg->listenerConnId != 0},
+              {"connected", reg->connId != 0}, {"ttl_ms", w.ttlMs}};
+    if (reg->connId == 0 && reg->leaseDeadline > now) e["lease_remaining_ms"] = reg->leaseDeadline - now;
+    list.push_back(std::move(e));
+  }
+  r.ok({{"workloads", std::move(list)}});
+}
+
+void ApiService::opEvents(ApiConnection& c, const json& req, Reply r) {
+  std::optional<int64_t> since;
+  std::optional<bool> follow;
+  if (!take(api::optionalInt(req, "since"), &since, r) ||
+      !take(api::optionalBool(req, "follow"), &follow, r)) {
+    return;
+  }
+  json list = json::array();
+  for (auto& rec : events_.since(since.value_or(0))) list.push_back(std::move(rec));
+  r.ok({{"events", std::move(list)}});
+  if (!follow.value_or(false)) return;
+  std::weak_ptr<ApiConnection> weak = c.shared_from_this();
+  uint64_t id = events_.follow([weak](const json& rec) {
+    auto conn = weak.lock();
+    if (!conn || conn->closed()) return;
+    // A follower that does not read loses records rather than growing memory.
+    if (conn->queuedBytes() > ApiConnection::kMaxQueuedBytes) return;
+    conn->pushEvent({{"event", "log"}, {"record", rec}});
+  });
+  c.onClose([this, id] { events_.unfollow(id); });
+}
+
+}  // namespace kith::daemon

@@ -1,0 +1,89 @@
+#include "kith/daemon/daemon.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "kith/common/log.h"
+
+namespace kith::daemon {
+namespace {
+
+constexpr const char* kMod = "kithd";
+
+Status makeDir(const std::string& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+    return Status::fromErrno("mkdir " + path, errno);
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Daemon::Daemon(Loop& loop, DaemonOptions opts) : loop_(loop), opts_(std::move(opts)) {}
+
+Daemon::~Daemon() {
+  drain();
+  // Order: users of the store before the store.
+  service_.reset();
+  broker_.reset();
+  server_.reset();
+  registry_.reset();
+  if (store_) store_->close();
+  // Completions the store posted while closing run before anything they touch dies.
+  events_.reset();
+}
+
+Result<std::unique_ptr<Daemon>> Daemon::create(Loop& loop, DaemonOptions opts) {
+  std::unique_ptr<Daemon> d(new Daemon(loop, std::move(opts)));
+  KITH_RETURN_IF_ERROR(makeDir(d->opts_.runDir, 0755));
+  KITH_RETURN_IF_ERROR(makeDir(d->opts_.runDir + "/streams", 0711));
+  d->events_ = std::make_unique<EventLog>(loop);
+  d->events_->attachToLogger();
+  auto store = Store::open(d->opts_.storePath, [&loop](std::function<void()> fn) {
+    loop.post(std::move(fn));
+  });
+  if (!store.isOk()) return store.status();
+  d->store_ = std::move(store).value();
+  Registry::Options ro;
+  ro.machine = d->opts_.machine;
+  ro.trustDomain = d->opts_.trustDomain;
+  ro.machineIdentity = d->opts_.machineIdentity.empty() ? d->opts_.machine : d->opts_.machineIdentity;
+  ro.defaultTtlMs = d->opts_.defaultTtlMs;
+  ro.maxTtlMs = d->opts_.maxTtlMs;
+  d->registry_ = std::make_unique<Registry>(loop, *d->store_, ro);
+  KITH_RETURN_IF_ERROR(d->registry_->restore());
+  return d;
+}
+
+Status Daemon::start() {
+  ServiceInfo info{opts_.machine, opts_.trustDomain, static_cast<int64_t>(loop_.nowMs())};
+  // The service needs the broker, the broker the server, the server the
+  // service's handler: wire through a late-bound pointer.
+  ApiServer::Options so{opts_.apiSocket, opts_.adminSocket, opts_.adminGroup, opts_.maxConnections};
+  server_ = std::make_unique<ApiServer>(
+      loop_, so,
+      [this](ApiConnection& c, nlohmann::json req, Reply r) { service_->handle(c, std::move(req), std::move(r)); },
+      [this](ApiConnection& c) {
+        if (service_) service_->connectionClosed(c);
+      });
+  broker_ = std::make_unique<LocalBroker>(loop_, *registry_, *server_,
+                                          LocalBroker::Options{opts_.runDir + "/streams"});
+  service_ = std::make_unique<ApiService>(loop_, *registry_, *broker_, *events_, info);
+  service_->setServer(server_.get());
+  KITH_RETURN_IF_ERROR(server_->start());
+  log::info(kMod, "serving", {{"machine", opts_.machine}, {"trust_domain", opts_.trustDomain},
+                              {"api", opts_.apiSocket}, {"admin", opts_.adminSocket},
+                              {"workloads", registry_->size()}});
+  return Status::ok();
+}
+
+void Daemon::drain() {
+  if (drained_) return;
+  drained_ = true;
+  log::info(kMod, "draining", {{"workloads", registry_ ? registry_->size() : 0}});
+  if (server_) server_->stop();
+  if (registry_) registry_->shutdown();
+}
+
+}  // namespace kith::daemon

@@ -1,0 +1,523 @@
+#include "kith/daemon/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <initializer_list>
+
+#include <toml++/toml.h>
+
+#include "kith/common/unique_fd.h"
+#include "kith/identity/spiffe.h"
+
+namespace kith::daemon {
+namespace {
+
+constexpr size_t kMaxErrors = 20;
+constexpr size_t kMaxConfigFileBytes = 1 << 20;
+constexpr int64_t kMaxConnectionsLimit = 1 << 20;
+constexpr int64_t kMinTtlMs = 1000;
+constexpr int64_t kMaxTtlLimitMs = 86'400'000;  // one day
+constexpr std::string_view kDefaultHome = "/var/lib/kith";
+constexpr std::string_view kDevHome = ".kith";
+constexpr std::string_view kDevTrustDomain = "dev.kith";
+
+// Collects "<source>:<line>:<column>: <why>" lines.
+class Errors {
+ public:
+  explicit Errors(std::string_view source) : source_(source) {}
+
+  void add(const toml::source_position& at, std::string_view why) {
+    std::string where = source_;
+    if (at.line != 0) where += ":" + std::to_string(at.line) + ":" + std::to_string(at.column);
+    addLine(where + ": " + std::string(why));
+  }
+  // For problems with no place in the file (a required key that is absent).
+  void add(std::string_view why) { addLine(source_ + ": " + std::string(why)); }
+
+  bool any() const { return count_ != 0; }
+  Status status() const {
+    std::string t = text_;
+    if (count_ > kMaxErrors) t += "\n... and " + std::to_string(count_ - kMaxErrors) + " more";
+    return Status::config(t);
+  }
+
+ private:
+  void addLine(const std::string& line) {
+    ++count_;
+    if (count_ > kMaxErrors) return;
+    if (!text_.empty()) text_ += '\n';
+    text_ += line;
+  }
+
+  std::string source_;
+  std::string text_;
+  size_t count_ = 0;
+};
+
+std::string_view typeName(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::none: return "nothing";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a floating-point number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+  }
+  return "a value";
+}
+
+size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// "HOST:PORT" with HOST a name, an IPv4 address, "*" or "[IPv6]".
+bool validHostPort(std::string_view s, bool allowPortZero, std::string* why) {
+  size_t colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    *why = "expected HOST:PORT";
+    return false;
+  }
+  std::string_view host = s.substr(0, colon);
+  std::string_view port = s.substr(colon + 1);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') {
+      *why = "an IPv6 host must be written [ADDRESS]";
+      return false;
+    }
+  } else if (host.find_first_of(": \t/[]") != std::string_view::npos) {
+    *why = "host '" + std::string(host) + "' is not a name or address (IPv6 goes in [brackets])";
+    return false;
+  }
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    *why = "port '" + std::string(port) + "' is not a number";
+    return false;
+  }
+  int p = std::stoi(std::string(port));
+  if (p > 65535 || (p == 0 && !allowPortZero)) {
+    *why = "port " + std::string(port) + " is out of range (" + (allowPortZero ? "0" : "1") +
+           "..65535)";
+    return false;
+  }
+  return true;
+}
+
+bool validTcpEndpoint(std::string_view s, bool allowPortZero, std::string* why) {
+  constexpr std::string_view kScheme = "tcp://";
+  if (s.substr(0, kScheme.size()) != kScheme) {
+    *why = "expected tcp://HOST:PORT";
+    return false;
+  }
+  return validHostPort(s.substr(kScheme.size()), allowPortZero, why);
+}
+
+bool validGroupName(std::string_view g) {
+  if (g.empty() || g.size() > 32 || g.front() == '-') return false;
+  return std::all_of(g.begin(), g.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '.';
+  });
+}
+
+std::string absolutePath(const std::string& p) {
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(p, ec);
+  if (ec) return p;
+  return abs.lexically_normal().string();
+}
+
+std::string join(const std::filesystem::path& a, std::string_view b) {
+  return (a / std::filesystem::path(b)).lexically_normal().string();
+}
+
+// Reads one TOML document into a Config, reporting every problem it finds.
+class Parser {
+ public:
+  Parser(std::string_view source, Errors& errors)
+      : errors_(errors), baseDir_(std::filesystem::path(source).parent_path()) {}
+
+  void parse(const toml::table& root, const ConfigOptions& options, Config* c);
+
+ private:
+  using Keys = std::initializer_list<std::string_view>;
+
+  static std::string fullKey(std::string_view section, std::string_view key) {
+    return section.empty() ? std::string(key) : std::string(section) + "." + std::string(key);
+  }
+
+  void checkKeys(const toml::table& t, std::string_view section, Keys known) {
+    for (auto&& [key, node] : t) {
+      if (std::find(known.begin(), known.end(), key.str()) != known.end()) continue;
+      std::string msg = "unknown key '" + fullKey(section, key.str()) + "'";
+      std::string_view best;
+      size_t bestDistance = 3;  // suggest only close spellings
+      for (std::string_view k : known) {
+        size_t d = editDistance(key.str(), k);
+        if (d < bestDistance) {
+          bestDistance = d;
+          best = k;
+        }
+      }
+      if (!best.empty()) {
+        msg += " (did you mean '" + fullKey(section, best) + "'?)";
+      } else {
+        std::string list;
+        for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+        msg += section.empty() ? " (known: " + list + ")"
+                               : " in [" + std::string(section) + "] (known: " + list + ")";
+      }
+      errors_.add(key.source().begin, msg);
+    }
+  }
+
+  // The node at t[key] if it has type `want`; a type mismatch is reported.
+  const toml::node* get(const toml::table* t, std::string_view section, std::string_view key,
+                        toml::node_type want, std::string_view wantName) {
+    if (t == nullptr) return nullptr;
+    const toml::node* n = t->get(key);
+    if (n == nullptr) return nullptr;
+    if (n->type() != want) {
+      errors_.add(n->source().begin, fullKey(section, key) + ": expected " +
+                                         std::string(wantName) + ", got " +
+                                         std::string(typeName(n->type())));
+      return nullptr;
+    }
+    return n;
+  }
+
+  const toml::table* section(const toml::table& root, std::string_view name) {
+    const toml::node* n = get(&root, "", name, toml::node_type::table, "a table");
+    return n != nullptr ? n->as_table() : nullptr;
+  }
+
+  const toml::node* string(const toml::table* t, std::string_view section, std::string_view key,
+                           std::string* out) {
+    const toml::node* n = get(t, section, key, toml::node_type::string, "a string");
+    if (n != nullptr) *out = n->as_string()->get();
+    return n;
+  }
+
+  // A non-empty string; relative paths are taken from the file's directory.
+  const toml::node* path(const toml::table* t, std::string_view section, std::string_view key,
+                         std::string* out) {
+    std::string raw;
+    const toml::node* n = string(t, section, key, &raw);
+    if (n == nullptr) return nullptr;
+    if (raw.empty() || raw.find('\0') != std::string::npos) {
+      errors_.add(n->source().begin, fullKey(section, key) + ": expected a path, got " +
+                                         (raw.empty() ? "an empty string" : "a NUL character"));
+      return nullptr;
+    }
+    *out = std::filesystem::path(raw).is_absolute() || baseDir_.empty()
+               ? std::filesystem::path(raw).lexically_normal().string()
+               : join(baseDir_, raw);
+    return n;
+  }
+
+  const toml::node* integer(const toml::table* t, std::string_view section, std::string_view key,
+                            int64_t lo, int64_t hi, int64_t* out) {
+    const toml::node* n = get(t, section, key, toml::node_type::integer, "an integer");
+    if (n == nullptr) return nullptr;
+    int64_t v = n->as_integer()->get();
+    if (v < lo || v > hi) {
+      errors_.add(n->source().begin, fullKey(section, key) + ": " + std::to_string(v) +
+                                         " is out of range (" + std::to_string(lo) + ".." +
+                                         std::to_string(hi) + ")");
+      return nullptr;
+    }
+    *out = v;
+    return n;
+  }
+
+  const toml::node* stringArray(const toml::table* t, std::string_view section,
+                                std::string_view key, std::vector<std::string>* out) {
+    const toml::node* n = get(t, section, key, toml::node_type::array, "an array of strings");
+    if (n == nullptr) return nullptr;
+    std::vector<std::string> v;
+    bool ok = true;
+    size_t i = 0;
+    for (const toml::node& e : *n->as_array()) {
+      if (!e.is_string()) {
+        errors_.add(e.source().begin, fullKey(section, key) + "[" + std::to_string(i) +
+                                          "]: expected a string, got " +
+                                          std::string(typeName(e.type())));
+        ok = false;
+      } else {
+        v.push_back(e.as_string()->get());
+      }
+      ++i;
+    }
+    if (!ok) return nullptr;
+    *out = std::move(v);
+    return n;
+  }
+
+  void invalid(const toml::node* n, std::string_view key, std::string_view why) {
+    errors_.add(n->source().begin, std::string(key) + ": " + std::string(why));
+  }
+
+  Errors& errors_;
+  std::filesystem::path baseDir_;
+};
+
+void Parser::parse(const toml::table& root, const ConfigOptions& options, Config* c) {
+  checkKeys(root, "",
+            {"machine", "trust_domain", "home", "run_dir", "api", "identity", "store", "lease",
+             "log", "policy", "replication", "broker"});
+
+  // --- top level ---
+  if (const toml::node* n = string(&root, "", "machine", &c->machine)) {
+    Status st = identity::validateMachineName(c->machine);
+    if (!st.isOk()) invalid(n, "machine", "'" + c->machine + "' is not a valid machine name: " + st.message());
+  } else if (root.get("machine") == nullptr) {
+    if (options.dev) {
+      char host[256] = {};
+      ::gethostname(host, sizeof host - 1);
+      c->machine = machineNameFromHostname(host);
+    } else {
+      errors_.add("machine is required (this machine's name: one label of [A-Za-z0-9_-]{1,63})");
+    }
+  }
+  if (const toml::node* n = string(&root, "", "trust_domain", &c->trustDomain)) {
+    Status st = identity::validateTrustDomain(c->trustDomain);
+    if (!st.isOk()) invalid(n, "trust_domain", st.message());
+  } else if (root.get("trust_domain") == nullptr) {
+    if (options.dev) {
+      c->trustDomain = std::string(kDevTrustDomain);
+    } else {
+      errors_.add("trust_domain is required (e.g. trust_domain = \"example.org\")");
+    }
+  }
+  path(&root, "", "home", &c->home);
+  if (!options.home.empty()) c->home = absolutePath(options.home);
+  if (c->home.empty()) c->home = options.dev ? absolutePath(std::string(kDevHome)) : std::string(kDefaultHome);
+  path(&root, "", "run_dir", &c->runDir);
+  if (c->runDir.empty()) c->runDir = join(c->home, "run");
+
+  // --- [api] ---
+  const toml::table* api = section(root, "api");
+  if (api != nullptr) checkKeys(*api, "api", {"socket", "admin_socket", "admin_group", "max_connections"});
+  path(api, "api", "socket", &c->api.socket);
+  if (c->api.socket.empty()) c->api.socket = join(c->runDir, "api.sock");
+  path(api, "api", "admin_socket", &c->api.adminSocket);
+  if (c->api.adminSocket.empty()) {
+    c->api.adminSocket = join(std::filesystem::path(c->api.socket).parent_path(), "admin.sock");
+  }
+  if (const toml::node* n = string(api, "api", "admin_group", &c->api.adminGroup)) {
+    if (!validGroupName(c->api.adminGroup)) {
+      invalid(n, "api.admin_group", "'" + c->api.adminGroup + "' is not a group name");
+    }
+  }
+  integer(api, "api", "max_connections", 1, kMaxConnectionsLimit, &c->api.maxConnections);
+
+  // --- [identity], [store] ---
+  const toml::table* id = section(root, "identity");
+  if (id != nullptr) checkKeys(*id, "identity", {"node_dir"});
+  path(id, "identity", "node_dir", &c->identity.nodeDir);
+  if (c->identity.nodeDir.empty()) c->identity.nodeDir = join(c->home, "node");
+  const toml::table* store = section(root, "store");
+  if (store != nullptr) checkKeys(*store, "store", {"path"});
+  path(store, "store", "path", &c->store.path);
+  if (c->store.path.empty()) c->store.path = join(c->home, "state.db");
+
+  // --- [lease] ---
+  const toml::table* lease = section(root, "lease");
+  if (lease != nullptr) checkKeys(*lease, "lease", {"default_ttl_ms", "max_ttl_ms"});
+  integer(lease, "lease", "max_ttl_ms", kMinTtlMs, kMaxTtlLimitMs, &c->lease.maxTtlMs);
+  if (const toml::node* n = integer(lease, "lease", "default_ttl_ms", kMinTtlMs, kMaxTtlLimitMs,
+                                    &c->lease.defaultTtlMs)) {
+    if (c->lease.defaultTtlMs > c->lease.maxTtlMs) {
+      invalid(n, "lease.default_ttl_ms",
+              std::to_string(c->lease.defaultTtlMs) + " is larger than lease.max_ttl_ms (" +
+                  std::to_string(c->lease.maxTtlMs) + ")");
+    }
+  } else if (c->lease.defaultTtlMs > c->lease.maxTtlMs) {
+    // Only max_ttl_ms was lowered: the default follows it down.
+    c->lease.defaultTtlMs = c->lease.maxTtlMs;
+  }
+
+  // --- [log] ---
+  const toml::table* lg = section(root, "log");
+  if (lg != nullptr) checkKeys(*lg, "log", {"format", "level"});
+  std::string s;
+  if (const toml::node* n = string(lg, "log", "format", &s)) {
+    if (s == "auto") c->log.format = LogFormat::kAuto;
+    else if (s == "json") c->log.format = LogFormat::kJson;
+    else if (s == "text") c->log.format = LogFormat::kText;
+    else invalid(n, "log.format", "'" + s + "' is not one of json, text, auto");
+  }
+  if (const toml::node* n = string(lg, "log", "level", &s)) {
+    if (!log::parseLevel(s, &c->log.level)) {
+      invalid(n, "log.level", "'" + s + "' is not one of debug, info, warn, error");
+    }
+  }
+
+  // --- [policy] ---
+  const toml::table* pol = section(root, "policy");
+  if (pol != nullptr) checkKeys(*pol, "policy", {"file"});
+  path(pol, "policy", "file", &c->policy.file);
+
+  // --- [replication] ---
+  const toml::table* rep = section(root, "replication");
+  if (rep != nullptr) checkKeys(*rep, "replication", {"listen", "seeds"});
+  std::string why;
+  if (const toml::node* n = string(rep, "replication", "listen", &c->replication.listen)) {
+    if (!validTcpEndpoint(c->replication.listen, /*allowPortZero=*/true, &why)) {
+      invalid(n, "replication.listen", "'" + c->replication.listen + "': " + why);
+    }
+  }
+  if (const toml::node* n = stringArray(rep, "replication", "seeds", &c->replication.seeds)) {
+    const toml::array& arr = *n->as_array();
+    for (size_t i = 0; i < c->replication.seeds.size(); ++i) {
+      if (!validTcpEndpoint(c->replication.seeds[i], /*allowPortZero=*/false, &why)) {
+        invalid(arr.get(i), "replication.seeds[" + std::to_string(i) + "]",
+                "'" + c->replication.seeds[i] + "': " + why);
+      }
+    }
+  }
+
+  // --- [broker] ---
+  const toml::table* broker = section(root, "broker");
+  if (broker != nullptr) checkKeys(*broker, "broker", {"listen"});
+  if (const toml::node* n = string(broker, "broker", "listen", &c->broker.listen)) {
+    if (!validHostPort(c->broker.listen, /*allowPortZero=*/true, &why)) {
+      invalid(n, "broker.listen", "'" + c->broker.listen + "': " + why);
+    }
+  }
+}
+
+}  // namespace
+
+std::string_view logFormatName(LogFormat f) {
+  switch (f) {
+    case LogFormat::kAuto: return "auto";
+    case LogFormat::kJson: return "json";
+    case LogFormat::kText: return "text";
+  }
+  return "auto";
+}
+
+std::string machineNameFromHostname(std::string_view hostname) {
+  std::string_view first = hostname.substr(0, hostname.find('.'));
+  std::string out;
+  for (char c : first) {
+    if (out.size() == identity::kMaxLabelLength) break;
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-';
+    out.push_back(ok ? c : '-');
+  }
+  return out.empty() ? "dev" : out;
+}
+
+Result<Config> parseConfig(std::string_view text, std::string_view sourceName,
+                           const ConfigOptions& options) {
+  // toml++ reports syntax errors by exception (Debian builds it with exceptions
+  // on); this is before the loop runs, and nothing escapes this function.
+  try {
+    Errors errors(sourceName);
+    toml::table root = toml::parse(text, sourceName);
+    Config c;
+    c.source = std::string(sourceName);
+    Parser(sourceName, errors).parse(root, options, &c);
+    if (errors.any()) return errors.status();
+    return c;
+  } catch (const toml::parse_error& e) {
+    Errors errors(sourceName);
+    errors.add(e.source().begin, e.description());
+    return errors.status();
+  } catch (const std::exception& e) {
+    return Status::config(std::string(sourceName) + ": " + e.what());
+  } catch (...) {
+    return Status::config(std::string(sourceName) + ": unexpected error while parsing");
+  }
+}
+
+Result<Config> loadConfig(const std::string& path, const ConfigOptions& options) {
+  const std::string abs = absolutePath(path);
+  UniqueFd fd(::open(abs.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Status::config(abs + ": cannot open: " + std::strerror(errno));
+  std::string text;
+  char buf[1 << 14];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::config(abs + ": cannot read: " + std::strerror(errno));
+    if (n == 0) break;
+    if (text.size() + static_cast<size_t>(n) > kMaxConfigFileBytes) {
+      return Status::config(abs + ": larger than 1 MiB; not a kithd configuration");
+    }
+    text.append(buf, static_cast<size_t>(n));
+  }
+  return parseConfig(text, abs, options);
+}
+
+Config devConfig(const std::string& home) {
+  ConfigOptions o;
+  o.dev = true;
+  o.home = home.empty() ? std::string(kDevHome) : home;
+  auto c = parseConfig("", "<dev>", o);
+  // An empty document has nothing that can be wrong.
+  assert(c.isOk());
+  return std::move(c).value();
+}
+
+Status applyReload(Config& live, const Config& fresh) {
+  live.log.level = fresh.log.level;
+  live.policy.file = fresh.policy.file;
+  live.lease = fresh.lease;
+
+  struct Fixed {
+    std::string_view key;
+    std::function<bool(const Config&, const Config&)> same;
+  };
+  const Fixed fixed[] = {
+      {"machine", [](auto& a, auto& b) { return a.machine == b.machine; }},
+      {"trust_domain", [](auto& a, auto& b) { return a.trustDomain == b.trustDomain; }},
+      {"home", [](auto& a, auto& b) { return a.home == b.home; }},
+      {"run_dir", [](auto& a, auto& b) { return a.runDir == b.runDir; }},
+      {"api.socket", [](auto& a, auto& b) { return a.api.socket == b.api.socket; }},
+      {"api.admin_socket", [](auto& a, auto& b) { return a.api.adminSocket == b.api.adminSocket; }},
+      {"api.admin_group", [](auto& a, auto& b) { return a.api.adminGroup == b.api.adminGroup; }},
+      {"api.max_connections",
+       [](auto& a, auto& b) { return a.api.maxConnections == b.api.maxConnections; }},
+      {"identity.node_dir", [](auto& a, auto& b) { return a.identity.nodeDir == b.identity.nodeDir; }},
+      {"store.path", [](auto& a, auto& b) { return a.store.path == b.store.path; }},
+      {"log.format", [](auto& a, auto& b) { return a.log.format == b.log.format; }},
+      {"replication.listen",
+       [](auto& a, auto& b) { return a.replication.listen == b.replication.listen; }},
+      {"replication.seeds",
+       [](auto& a, auto& b) { return a.replication.seeds == b.replication.seeds; }},
+      {"broker.listen", [](auto& a, auto& b) { return a.broker.listen == b.broker.listen; }},
+  };
+  std::string changed;
+  for (const auto& f : fixed) {
+    if (!f.same(live, fresh)) changed += (changed.empty() ? "" : ", ") + std::string(f.key);
+  }
+  if (changed.empty()) return Status::ok();
+  return Status::config("reload cannot change " + changed +
+                        " (restart kithd to apply); the running values stay");
+}
+
+}  // namespace kith::daemon

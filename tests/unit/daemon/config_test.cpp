@@ -1,0 +1,332 @@
+#include "kith/daemon/config.h"
+
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "kith/identity/spiffe.h"
+
+using kith::Code;
+using kith::daemon::applyReload;
+using kith::daemon::Config;
+using kith::daemon::ConfigOptions;
+using kith::daemon::LogFormat;
+using kith::daemon::parseConfig;
+
+namespace {
+
+constexpr const char* kSource = "/etc/kith/kithd.toml";
+
+Config parseOk(const std::string& text, const ConfigOptions& o = {}) {
+  auto c = parseConfig(text, kSource, o);
+  BOOST_REQUIRE_MESSAGE(c.isOk(), c.status().toString());
+  return std::move(c).value();
+}
+
+// The error message of a config that must be rejected.
+std::string parseErr(const std::string& text, const ConfigOptions& o = {}) {
+  auto c = parseConfig(text, kSource, o);
+  BOOST_REQUIRE_MESSAGE(!c.isOk(), "accepted:\n" << text);
+  BOOST_TEST((c.status().code() == Code::kConfig));
+  return c.status().message();
+}
+
+bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
+const std::string kMinimal = "machine = \"node1\"\ntrust_domain = \"example.org\"\n";
+
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/kith-config-test-XXXXXX";
+    BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string path;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(daemon_config)
+
+BOOST_AUTO_TEST_CASE(full_file_sets_every_key) {
+  Config c = parseOk(R"(
+machine = "node-1_a"
+trust_domain = "example.org"
+home = "/srv/kith"
+run_dir = "/run/kith"
+[api]
+socket = "/run/kith/api.sock"
+admin_socket = "/run/kith/adm/admin.sock"
+admin_group = "kith"
+max_connections = 1000
+[identity]
+node_dir = "/etc/kith/node"
+[store]
+path = "/srv/db/state.db"
+[lease]
+default_ttl_ms = 10000
+max_ttl_ms = 60000
+[log]
+format = "json"
+level = "debug"
+[policy]
+file = "/etc/kith/policy.toml"
+[replication]
+listen = "tcp://0.0.0.0:7401"
+seeds = ["tcp://10.0.0.2:7401", "tcp://[fd00::3]:7401"]
+[broker]
+listen = "0.0.0.0:7402"
+)");
+  BOOST_TEST(c.source == kSource);
+  BOOST_TEST(c.machine == "node-1_a");
+  BOOST_TEST(c.trustDomain == "example.org");
+  BOOST_TEST(c.home == "/srv/kith");
+  BOOST_TEST(c.runDir == "/run/kith");
+  BOOST_TEST(c.api.socket == "/run/kith/api.sock");
+  BOOST_TEST(c.api.adminSocket == "/run/kith/adm/admin.sock");
+  BOOST_TEST(c.api.adminGroup == "kith");
+  BOOST_TEST(c.api.maxConnections == 1000);
+  BOOST_TEST(c.identity.nodeDir == "/etc/kith/node");
+  BOOST_TEST(c.store.path == "/srv/db/state.db");
+  BOOST_TEST(c.lease.defaultTtlMs == 10000);
+  BOOST_TEST(c.lease.maxTtlMs == 60000);
+  BOOST_TEST((c.log.format == LogFormat::kJson));
+  BOOST_TEST((c.log.level == kith::log::Level::kDebug));
+  BOOST_TEST(c.policy.file == "/etc/kith/policy.toml");
+  BOOST_TEST(c.replication.listen == "tcp://0.0.0.0:7401");
+  BOOST_TEST((c.replication.seeds ==
+              std::vector<std::string>{"tcp://10.0.0.2:7401", "tcp://[fd00::3]:7401"}));
+  BOOST_TEST(c.broker.listen == "0.0.0.0:7402");
+}
+
+BOOST_AUTO_TEST_CASE(defaults_are_derived_from_home) {
+  Config c = parseOk(kMinimal + "home = \"/srv/kith\"\n");
+  BOOST_TEST(c.runDir == "/srv/kith/run");
+  BOOST_TEST(c.api.socket == "/srv/kith/run/api.sock");
+  BOOST_TEST(c.api.adminSocket == "/srv/kith/run/admin.sock");
+  BOOST_TEST(c.api.adminGroup == "");
+  BOOST_TEST(c.api.maxConnections == 16384);
+  BOOST_TEST(c.identity.nodeDir == "/srv/kith/node");
+  BOOST_TEST(c.store.path == "/srv/kith/state.db");
+  BOOST_TEST(c.lease.defaultTtlMs == 30000);
+  BOOST_TEST(c.lease.maxTtlMs == 3600000);
+  BOOST_TEST((c.log.format == LogFormat::kAuto));
+  BOOST_TEST((c.log.level == kith::log::Level::kInfo));
+  BOOST_TEST(c.policy.file.empty());
+  BOOST_TEST(c.replication.listen.empty());
+  BOOST_TEST(c.replication.seeds.empty());
+  BOOST_TEST(c.broker.listen.empty());
+
+  Config d = parseOk(kMinimal);
+  BOOST_TEST(d.home == "/var/lib/kith");
+  BOOST_TEST(d.api.socket == "/var/lib/kith/run/api.sock");
+
+  // admin.sock sits beside a configured api socket.
+  Config e = parseOk(kMinimal + "[api]\nsocket = \"/run/kith/api.sock\"\n");
+  BOOST_TEST(e.api.adminSocket == "/run/kith/admin.sock");
+
+  // Lowering only max_ttl_ms pulls the default down with it.
+  Config f = parseOk(kMinimal + "[lease]\nmax_ttl_ms = 5000\n");
+  BOOST_TEST(f.lease.defaultTtlMs == 5000);
+}
+
+BOOST_AUTO_TEST_CASE(syntax_error_names_file_line_and_column) {
+  std::string m = parseErr(kMinimal + "[api]\nmax_connections = = 3\n");
+  BOOST_TEST(m.rfind("/etc/kith/kithd.toml:4:", 0) == 0u, m);
+  m = parseErr("machine = \"node1\"\n[api\n");
+  BOOST_TEST(m.rfind("/etc/kith/kithd.toml:2:", 0) == 0u, m);
+  m = parseErr(kMinimal + "machine = \"again\"\n");  // duplicate key
+  BOOST_TEST(m.rfind("/etc/kith/kithd.toml:3:", 0) == 0u, m);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_type_names_key_expected_and_actual_type) {
+  std::string m = parseErr(kMinimal + "[api]\nmax_connections = \"many\"\n");
+  BOOST_TEST(m == "/etc/kith/kithd.toml:4:19: api.max_connections: expected an integer, got a string");
+  m = parseErr(kMinimal + "[lease]\ndefault_ttl_ms = 1.5\n");
+  BOOST_TEST(contains(m, ":4:18: lease.default_ttl_ms: expected an integer, got a floating-point number"), m);
+  m = parseErr(kMinimal + "api = 5\n");
+  BOOST_TEST(contains(m, ":3:7: api: expected a table, got an integer"), m);
+  m = parseErr(kMinimal + "[replication]\nseeds = [\"tcp://a:1\", 7]\n");
+  BOOST_TEST(contains(m, ":4:23: replication.seeds[1]: expected a string, got an integer"), m);
+  m = parseErr("machine = 7\ntrust_domain = \"example.org\"\n");
+  BOOST_TEST(contains(m, ":1:11: machine: expected a string, got an integer"), m);
+}
+
+BOOST_AUTO_TEST_CASE(out_of_range_values_are_rejected_with_their_line) {
+  std::string m = parseErr(kMinimal + "[api]\nmax_connections = 0\n");
+  BOOST_TEST(contains(m, "kithd.toml:4:19: api.max_connections: 0 is out of range (1..1048576)"), m);
+  m = parseErr(kMinimal + "[lease]\ndefault_ttl_ms = 10\n");
+  BOOST_TEST(contains(m, "kithd.toml:4:18: lease.default_ttl_ms: 10 is out of range"), m);
+  m = parseErr(kMinimal + "[lease]\nmax_ttl_ms = 10000\ndefault_ttl_ms = 20000\n");
+  BOOST_TEST(contains(m, "kithd.toml:5:18: lease.default_ttl_ms: 20000 is larger than lease.max_ttl_ms (10000)"), m);
+  m = parseErr(kMinimal + "[broker]\nlisten = \"127.0.0.1:70000\"\n");
+  BOOST_TEST(contains(m, "kithd.toml:4:10: broker.listen: '127.0.0.1:70000': port 70000 is out of range"), m);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_keys_are_errors_naming_key_and_line) {
+  std::string m = parseErr(kMinimal + "[lease]\ndefualt_ttl_ms = 5000\n");
+  BOOST_TEST(m == "/etc/kith/kithd.toml:4:1: unknown key 'lease.defualt_ttl_ms' "
+                  "(did you mean 'lease.default_ttl_ms'?)");
+  m = parseErr(kMinimal + "[upstream]\nport = 1\n");
+  BOOST_TEST(contains(m, ":3:2: unknown key 'upstream' (known: machine,"), m);
+  m = parseErr(kMinimal + "[api]\nsocket_path = \"/x\"\n");
+  BOOST_TEST(contains(m, ":4:1: unknown key 'api.socket_path' in [api] (known: socket, admin_socket,"), m);
+  m = parseErr(kMinimal + "hme = \"/x\"\n");
+  BOOST_TEST(contains(m, ":3:1: unknown key 'hme' (did you mean 'home'?)"), m);
+}
+
+BOOST_AUTO_TEST_CASE(bad_machine_and_names_are_rejected) {
+  std::string m = parseErr("machine = \"node.1\"\ntrust_domain = \"example.org\"\n");
+  BOOST_TEST(contains(m, "kithd.toml:1:11: machine: 'node.1' is not a valid machine name"), m);
+  m = parseErr("machine = \"" + std::string(64, 'a') + "\"\ntrust_domain = \"example.org\"\n");
+  BOOST_TEST(contains(m, "kithd.toml:1:11: machine:"), m);
+  m = parseErr("machine = \"\"\ntrust_domain = \"example.org\"\n");
+  BOOST_TEST(contains(m, "kithd.toml:1:11: machine:"), m);
+  m = parseErr("trust_domain = \"example.org\"\n");
+  BOOST_TEST(contains(m, "/etc/kith/kithd.toml: machine is required"), m);
+  m = parseErr("machine = \"n1\"\ntrust_domain = \"Example.org\"\n");
+  BOOST_TEST(contains(m, "kithd.toml:2:16: trust_domain:"), m);
+  m = parseErr("machine = \"n1\"\n");
+  BOOST_TEST(contains(m, "trust_domain is required"), m);
+}
+
+BOOST_AUTO_TEST_CASE(bad_enumerations_and_endpoints_are_rejected) {
+  std::string m = parseErr(kMinimal + "[log]\nformat = \"xml\"\nlevel = \"loud\"\n");
+  BOOST_TEST(contains(m, ":4:10: log.format: 'xml' is not one of json, text, auto"), m);
+  BOOST_TEST(contains(m, ":5:9: log.level: 'loud' is not one of debug, info, warn, error"), m);
+  m = parseErr(kMinimal + "[replication]\nlisten = \"127.0.0.1:7401\"\n"
+                          "seeds = [\"tcp://a:1\", \"tcp://b\"]\n");
+  BOOST_TEST(contains(m, ":4:10: replication.listen: '127.0.0.1:7401': expected tcp://HOST:PORT"), m);
+  BOOST_TEST(contains(m, ":5:23: replication.seeds[1]: 'tcp://b': expected HOST:PORT"), m);
+  m = parseErr(kMinimal + "[api]\nadmin_group = \"-x y\"\nsocket = \"\"\n");
+  BOOST_TEST(contains(m, ":4:15: api.admin_group: '-x y' is not a group name"), m);
+  BOOST_TEST(contains(m, ":5:10: api.socket: expected a path, got an empty string"), m);
+}
+
+BOOST_AUTO_TEST_CASE(every_error_in_a_file_is_reported_at_once) {
+  std::string m = parseErr("machine = \"a b\"\n[lease]\nmax_ttl = 1\n[log]\nlevel = 3\n");
+  BOOST_TEST(std::count(m.begin(), m.end(), '\n') == 3, m);  // four lines
+  BOOST_TEST(contains(m, ":1:11: machine:"), m);
+  BOOST_TEST(contains(m, "trust_domain is required"), m);
+  BOOST_TEST(contains(m, ":3:1: unknown key 'lease.max_ttl'"), m);
+  BOOST_TEST(contains(m, ":5:9: log.level: expected a string, got an integer"), m);
+}
+
+BOOST_AUTO_TEST_CASE(relative_paths_resolve_against_the_config_files_directory) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path + "/etc");
+  const std::string file = dir.path + "/etc/kithd.toml";
+  std::ofstream(file) << kMinimal
+                      << "home = \"state\"\n[store]\npath = \"../db/./state.db\"\n"
+                         "[policy]\nfile = \"policy.toml\"\n[api]\nsocket = \"/abs/api.sock\"\n";
+  auto c = kith::daemon::loadConfig(file);
+  BOOST_REQUIRE_MESSAGE(c.isOk(), c.status().toString());
+  BOOST_TEST(c->source == file);
+  BOOST_TEST(c->home == dir.path + "/etc/state");
+  BOOST_TEST(c->runDir == dir.path + "/etc/state/run");
+  BOOST_TEST(c->identity.nodeDir == dir.path + "/etc/state/node");
+  BOOST_TEST(c->store.path == dir.path + "/db/state.db");
+  BOOST_TEST(c->policy.file == dir.path + "/etc/policy.toml");
+  BOOST_TEST(c->api.socket == "/abs/api.sock");
+
+  // --home on the command line wins over the file, and is relative to the cwd.
+  ConfigOptions o;
+  o.home = "/opt/kith";
+  auto h = kith::daemon::loadConfig(file, o);
+  BOOST_REQUIRE(h.isOk());
+  BOOST_TEST(h->home == "/opt/kith");
+  BOOST_TEST(h->api.adminSocket == "/abs/admin.sock");
+  BOOST_TEST(h->identity.nodeDir == "/opt/kith/node");
+
+  auto missing = kith::daemon::loadConfig(dir.path + "/nope.toml");
+  BOOST_REQUIRE(!missing.isOk());
+  BOOST_TEST((missing.status().code() == Code::kConfig));
+  BOOST_TEST(contains(missing.status().message(), dir.path + "/nope.toml: cannot open"));
+
+  // Errors from a loaded file carry its absolute path.
+  std::ofstream(file) << kMinimal << "[lease]\nmax_ttl_ms = \"x\"\n";
+  auto bad = kith::daemon::loadConfig(file);
+  BOOST_REQUIRE(!bad.isOk());
+  BOOST_TEST(contains(bad.status().message(), file + ":4:14: lease.max_ttl_ms"), bad.status().message());
+}
+
+BOOST_AUTO_TEST_CASE(dev_mode_needs_no_machine_or_trust_domain) {
+  Config c = kith::daemon::devConfig("/tmp/kith-dev-home");
+  BOOST_TEST(c.source == "<dev>");
+  BOOST_TEST(!c.machine.empty());
+  BOOST_TEST(kith::identity::isValidMachineName(c.machine));
+  BOOST_TEST(c.trustDomain == "dev.kith");
+  BOOST_TEST(c.home == "/tmp/kith-dev-home");
+  BOOST_TEST(c.api.socket == "/tmp/kith-dev-home/run/api.sock");
+  BOOST_TEST(c.api.adminSocket == "/tmp/kith-dev-home/run/admin.sock");
+  BOOST_TEST(c.store.path == "/tmp/kith-dev-home/state.db");
+  BOOST_TEST(c.identity.nodeDir == "/tmp/kith-dev-home/node");
+
+  // A file used with --dev may still name them.
+  ConfigOptions dev;
+  dev.dev = true;
+  dev.home = "/tmp/h";
+  Config d = parseOk("machine = \"m2\"\n[lease]\ndefault_ttl_ms = 2000\n", dev);
+  BOOST_TEST(d.machine == "m2");
+  BOOST_TEST(d.trustDomain == "dev.kith");
+  BOOST_TEST(d.lease.defaultTtlMs == 2000);
+  // ... but a wrong one is still wrong.
+  parseErr("machine = \"m.2\"\n", dev);
+}
+
+BOOST_AUTO_TEST_CASE(machine_name_from_hostname_is_one_sanitized_label) {
+  using kith::daemon::machineNameFromHostname;
+  BOOST_TEST(machineNameFromHostname("web-01.example.org") == "web-01");
+  BOOST_TEST(machineNameFromHostname("my_host!x") == "my_host-x");
+  BOOST_TEST(machineNameFromHostname("") == "dev");
+  BOOST_TEST(machineNameFromHostname(".local") == "dev");
+  BOOST_TEST(machineNameFromHostname(std::string(100, 'h')) == std::string(63, 'h'));
+}
+
+BOOST_AUTO_TEST_CASE(reload_applies_reloadable_keys_and_names_the_others) {
+  Config live = parseOk(kMinimal + "[log]\nlevel = \"info\"\n");
+  Config fresh = parseOk(kMinimal +
+                         "[log]\nlevel = \"debug\"\n[lease]\ndefault_ttl_ms = 5000\n"
+                         "max_ttl_ms = 60000\n[policy]\nfile = \"/etc/kith/p.toml\"\n");
+  BOOST_TEST(applyReload(live, fresh).isOk());
+  BOOST_TEST((live.log.level == kith::log::Level::kDebug));
+  BOOST_TEST(live.lease.defaultTtlMs == 5000);
+  BOOST_TEST(live.lease.maxTtlMs == 60000);
+  BOOST_TEST(live.policy.file == "/etc/kith/p.toml");
+  BOOST_TEST((live == fresh));
+
+  Config changed = parseOk("machine = \"node2\"\ntrust_domain = \"example.org\"\n"
+                           "[api]\nsocket = \"/x/api.sock\"\n[log]\nlevel = \"warn\"\n");
+  kith::Status st = applyReload(live, changed);
+  BOOST_REQUIRE(!st.isOk());
+  BOOST_TEST((st.code() == Code::kConfig));
+  BOOST_TEST(contains(st.message(), "machine, api.socket, api.admin_socket"), st.message());
+  BOOST_TEST(!contains(st.message(), "log.level"));
+  BOOST_TEST(live.machine == "node1");                              // kept
+  BOOST_TEST(live.api.socket == "/var/lib/kith/run/api.sock");      // kept
+  BOOST_TEST((live.log.level == kith::log::Level::kWarn));          // applied
+  BOOST_TEST(live.policy.file.empty());                             // applied (removed)
+  BOOST_TEST(kith::daemon::kReloadableKeys.size() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(shipped_sample_file_is_valid) {
+  // Built and run from the repository root (make); __FILE__ is relative to it.
+  std::filesystem::path sample =
+      std::filesystem::path(__FILE__).parent_path() / "../../../docs/kithd.toml.sample";
+  BOOST_REQUIRE_MESSAGE(std::filesystem::exists(sample), "missing " << sample);
+  auto c = kith::daemon::loadConfig(sample.string());
+  BOOST_REQUIRE_MESSAGE(c.isOk(), c.status().toString());
+  BOOST_TEST(c->machine == "node1");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -88,7 +88,8 @@ Status makeDir(const std::string& path, mode_t mode) {
   return Status::ok();
 }
 
-Status writeAtomic(const std::string& path, std::string_view content, mode_t mode) {
+Status writeAtomic(const std::string& path, std::string_view content, mode_t mode,
+                   bool replace) {
   std::string tmp = path + ".tmp.XXXXXX";
   UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
   if (!fd) return Status::fromErrno("create temporary file for " + path, errno);
@@ -101,13 +102,19 @@ Status writeAtomic(const std::string& path, std::string_view content, mode_t mod
   }
   if (st.isOk() && ::fsync(fd.get()) != 0) st = Status::fromErrno("fsync " + tmp, errno);
   fd.reset();
-  if (st.isOk() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    st = Status::fromErrno("rename " + tmp + " to " + path, errno);
+  if (st.isOk()) {
+    if (replace) {
+      if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        st = Status::fromErrno("rename " + tmp + " to " + path, errno);
+      }
+    } else if (::link(tmp.c_str(), path.c_str()) != 0) {
+      // link(2) never replaces: of two racing writers exactly one wins.
+      st = errno == EEXIST ? Status::badRequest(path + " already exists; refusing to replace it")
+                           : Status::fromErrno("link " + tmp + " to " + path, errno);
+    }
   }
-  if (!st.isOk()) {
-    ::unlink(tmp.c_str());
-    return st;
-  }
+  if (!st.isOk() || !replace) ::unlink(tmp.c_str());
+  if (!st.isOk()) return st;
   // The rename is durable only once the directory entry is.
   std::string dir = dirOf(path);
   UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -16,7 +16,10 @@ namespace kith::identity::files {
 // Refuses files larger than this: every file identity/ reads is small.
 inline constexpr size_t kMaxFileBytes = 1 << 20;
 
-Status writeAtomic(const std::string& path, std::string_view content, mode_t mode);
+// With `replace` false an existing `path` is a BAD_REQUEST ("... already exists")
+// and is left untouched.
+Status writeAtomic(const std::string& path, std::string_view content, mode_t mode,
+                   bool replace = true);
 Result<std::string> read(const std::string& path);
 // Like read(), but first refuses a file (checked on the opened descriptor) that is
 // not a regular file or whose mode grants group or others any permission.

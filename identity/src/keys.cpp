@@ -177,9 +177,9 @@ Result<SigningKey> SigningKey::fromPkcs8Pem(std::string_view text) {
   return key;
 }
 
-Status SigningKey::saveKeyFile(const std::string& path) const {
+Status SigningKey::saveKeyFile(const std::string& path, Write mode) const {
   std::string pem = toPkcs8Pem();
-  Status st = files::writeAtomic(path, pem, 0600);
+  Status st = files::writeAtomic(path, pem, 0600, mode == Write::kReplace);
   sodium_memzero(pem.data(), pem.size());
   return st;
 }

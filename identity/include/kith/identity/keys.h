@@ -48,8 +48,10 @@ class SigningKey {
   // public key must match the seed.
   static Result<SigningKey> fromPkcs8Pem(std::string_view pem);
 
-  // Writes toPkcs8Pem() to `path` with mode 0600, atomically.
-  Status saveKeyFile(const std::string& path) const;
+  // Writes toPkcs8Pem() to `path` with mode 0600, atomically. With
+  // kCreateOnly an existing file is an error and stays as it was.
+  enum class Write { kReplace, kCreateOnly };
+  Status saveKeyFile(const std::string& path, Write mode = Write::kReplace) const;
   // Reads a key file written by saveKeyFile (or `openssl genpkey -algorithm
   // ed25519`). Refuses a file readable or writable by group or others, naming the
   // file and its mode.

@@ -35,40 +35,52 @@ Loop::Loop() : loop_(new uv_loop_t), async_(new uv_async_t), check_(new uv_check
   uv_unref(reinterpret_cast<uv_handle_t*>(check_));
 }
 
-Loop::~Loop() {
+Loop::~Loop() { close(); }
+
+int Loop::close() {
+  if (closed_) return closeRc_;
+  // Run what was posted so far, then refuse more (post() checks under mu_).
+  drainPosted();
+  {
+    std::lock_guard g(mu_);
+    closed_ = true;
+  }
   drainPosted();
   toDelete_.clear();
   closeAndFree(async_);
   closeAndFree(check_);
+  async_ = nullptr;
+  check_ = nullptr;
   // Let close callbacks of every handle still closing run, then close the loop.
   uv_run(loop_, UV_RUN_DEFAULT);
-  int rc = uv_loop_close(loop_);
-  if (rc != 0) {
+  closeRc_ = uv_loop_close(loop_);
+  if (closeRc_ != 0) {
     // A leaked handle: a programming error, reported (tests assert on it).
-    fprintf(stderr, "kithd: uv_loop_close: %s (leaked handle)\n", uv_strerror(rc));
+    fprintf(stderr, "kithd: uv_loop_close: %s (leaked handle)\n", uv_strerror(closeRc_));
     uv_walk(loop_, [](uv_handle_t* h, void*) {
       fprintf(stderr, "  leaked handle type %s\n", uv_handle_type_name(h->type));
     }, nullptr);
   } else {
     delete loop_;
+    loop_ = nullptr;
   }
+  return closeRc_;
 }
 
 void Loop::run() { uv_run(loop_, UV_RUN_DEFAULT); }
 void Loop::stop() { uv_stop(loop_); }
 
 void Loop::post(std::function<void()> fn) {
-  {
-    std::lock_guard g(mu_);
-    posted_.push_back(std::move(fn));
-  }
+  std::lock_guard g(mu_);
+  if (closed_) return;  // too late: the loop is gone
+  posted_.push_back(std::move(fn));
   uv_async_send(async_);
 }
 
 void Loop::deferredDelete(std::unique_ptr<DeferredDeletable> obj) {
   toDelete_.push_back(std::move(obj));
   // Make sure an iteration happens soon even if nothing else is pending.
-  uv_async_send(async_);
+  if (async_) uv_async_send(async_);
 }
 
 void Loop::onAsync(uv_async_t* h) {

@@ -37,7 +37,12 @@ class DeferredDeletable {
 class Loop {
  public:
   Loop();
-  ~Loop();  // closes its own handles and runs the loop until they are freed
+  ~Loop();  // close(), if not done already
+
+  // Closes the loop's own handles, runs until every closing handle is freed,
+  // and closes the loop. Returns uv_loop_close's result: 0, or UV_EBUSY if a
+  // handle leaked (each is reported on stderr). Idempotent.
+  int close();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
 
@@ -60,6 +65,8 @@ class Loop {
   void drainPosted();
 
   uv_loop_t* loop_;
+  bool closed_ = false;
+  int closeRc_ = 0;
   uv_async_t* async_;
   uv_check_t* check_;
   std::mutex mu_;

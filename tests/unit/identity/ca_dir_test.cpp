@@ -4,6 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "kith/common/log.h"
 #include "kith/identity/cert.h"
 #include "test_util.h"
 
@@ -36,9 +37,18 @@ struct CaAndNode {
   }
 };
 
+// Keeps the library's log lines out of the test output, and lets tests read them.
+struct LogCapture {
+  std::vector<std::string> lines;
+  LogCapture() {
+    kith::log::setSinkForTest([this](std::string_view line) { lines.emplace_back(line); });
+  }
+  ~LogCapture() { kith::log::setSinkForTest(nullptr); }
+};
+
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(identity_ca_dir)
+BOOST_FIXTURE_TEST_SUITE(identity_ca_dir, LogCapture)
 
 BOOST_AUTO_TEST_CASE(init_ca_writes_private_key_certificate_and_trust_domain) {
   TempDir tmp;
@@ -233,6 +243,8 @@ BOOST_AUTO_TEST_CASE(dev_identity_is_reissued_when_the_machine_is_renamed) {
   BOOST_TEST(renamed->node.spiffeId == "spiffe://kith.test/node/new-name");
   BOOST_TEST((renamed->node.key.publicKey() != first->node.key.publicKey()));
   BOOST_TEST(renamed->node.rootPem == first->node.rootPem);  // same CA
+  BOOST_REQUIRE(!lines.empty());
+  BOOST_TEST(contains(lines.back(), "machine renamed from old-name"), lines.back());
   BOOST_TEST(id::verifyCertificate(renamed->node.certPem, first->node.rootPem).isOk());
 }
 

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cassert>
 #include <cerrno>
 #include <filesystem>
 #include <utility>
@@ -141,7 +140,7 @@ Result<std::unique_ptr<Store>> Store::openWithMigrationsForTest(const std::strin
                                                                 Post post,
                                                                 std::vector<Migration> extra,
                                                                 Options options) {
-  assert(post && "Store needs an executor");
+  if (!post) return Status::internal("Store::open " + path + ": no executor to deliver Done callbacks");
   std::vector<Migration> migrations = storeMigrations();
   for (auto& m : extra) migrations.push_back(std::move(m));
 

@@ -34,7 +34,7 @@ enum class LogFormat { kAuto, kJson, kText };  // auto: text on a terminal
 struct ApiConfig {
   std::string socket;       // default RUN_DIR/api.sock
   std::string adminSocket;  // default admin.sock beside `socket`
-  std::string adminGroup;   // "" = none: admin.sock is root-only (still 0660)
+  std::string adminGroup;   // "" = none: admin.sock is root-only (0600)
   int64_t maxConnections = 16384;
 
   bool operator==(const ApiConfig&) const = default;

@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "kith/common/unique_fd.h"
+#include "toml_guard.h"
 
 namespace kith::policy {
 namespace {
@@ -341,6 +342,10 @@ Result<std::shared_ptr<const Policy>> parsePolicy(std::string_view text,
                                                   std::string_view sourceName) {
   // toml++ reports errors by exception (Debian builds it with exceptions on);
   // they end here so that none escapes to a caller (STYLE.md rule 8).
+  if (auto hazard = internal::findTomlHazard(text)) {
+    return Status::config(std::string(sourceName) + ":" + std::to_string(hazard->line) + ": " +
+                          hazard->why);
+  }
   try {
     toml::table root = toml::parse(text, sourceName);
     return parseTable(root, sourceName);

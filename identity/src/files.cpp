@@ -1,9 +1,11 @@
 #include "files.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -33,8 +35,10 @@ Status writeAll(int fd, std::string_view content, const std::string& what) {
   return Status::ok();
 }
 
-Result<std::string> readFd(int fd, const std::string& path) {
+Result<std::string> readFd(int fd, const std::string& path, size_t sizeHint = 0) {
   std::string out;
+  // Sized up front so a secret is not left behind in buffers given up by growth.
+  out.reserve(std::min(sizeHint, kMaxFileBytes) + 1);
   char buf[8192];
   while (true) {
     ssize_t n = ::read(fd, buf, sizeof buf);
@@ -44,6 +48,7 @@ Result<std::string> readFd(int fd, const std::string& path) {
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
+    sodium_memzero(buf, sizeof buf);
     if (out.size() > kMaxFileBytes) {
       return Status::badRequest(path + ": larger than " + std::to_string(kMaxFileBytes) +
                                 " bytes; not a kith key or certificate file");
@@ -140,7 +145,7 @@ Result<std::string> readSecret(const std::string& path) {
                               ", which lets group or others access it; refusing to use it "
                               "(run: chmod 600 " + path + ")");
   }
-  return readFd(fd->get(), path);
+  return readFd(fd->get(), path, static_cast<size_t>(st.st_size));
 }
 
 }  // namespace kith::identity::files

@@ -16,6 +16,8 @@ std::string encode(std::string_view label, const Bytes& der) {
     out.push_back('\n');
   }
   out += "-----END " + std::string(label) + "-----\n";
+  // The armour may be a private key's: leave no copy behind.
+  sodium_memzero(b64.data(), b64.size());
   return out;
 }
 

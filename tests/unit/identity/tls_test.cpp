@@ -2,6 +2,7 @@
 // TLS 1.3 with wolfSSL between two node certificates, and a workload SVID chain.
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 
 #include <signal.h>
 #include <sys/socket.h>
@@ -126,6 +127,9 @@ std::pair<Outcome, Outcome> handshake(const Party& server, const Party& client) 
   std::thread t([&] {
     serverOut = runSide(sctx.get(), s.get(), true, "hello from server");
     ::shutdown(s.get(), SHUT_RDWR);  // unblocks the client if we failed
+    // wolfSSL's FP_ECC point cache is per thread (the ECDHE key share uses it)
+    // and is only freed by the thread itself.
+    wc_ecc_fp_free();
   });
   Outcome clientOut = runSide(cctx.get(), c.get(), false, "hello from client");
   ::shutdown(c.get(), SHUT_RDWR);

@@ -1,16 +1,17 @@
 #include "kith/policy/policy.h"
 
-#include <limits>
-
 #include "rule_index.h"
 
 namespace kith::policy {
 namespace {
 
-constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
+using internal::kNoRule;
+using internal::RuleIndex;
 
-std::string scopesDiffer(const Address& src, const Address& dst) {
-  return "scopes differ (" + std::string(src.scope()) + " vs " + std::string(dst.scope()) + ")";
+// Decisions are built on the hot path: strings are appended into one buffer
+// rather than concatenated through temporaries.
+void append(std::string* out, std::initializer_list<std::string_view> parts) {
+  for (std::string_view p : parts) out->append(p);
 }
 
 std::string connectionText(const PolicyTest& t) {
@@ -36,12 +37,10 @@ std::shared_ptr<const Policy> Policy::compile(std::vector<Rule> rules,
 Policy::Policy(Passkey, std::vector<Rule> rules, std::vector<PolicyTest> tests, bool audit,
                std::string source)
     : rules_(std::move(rules)), tests_(std::move(tests)), audit_(audit), source_(std::move(source)) {
-  std::vector<uint32_t> allows, denies;
-  for (uint32_t i = 0; i < rules_.size(); ++i) {
-    Rule& r = rules_[i];
+  uint32_t allows = 0, denies = 0;
+  for (Rule& r : rules_) {
     bool allow = r.action == Rule::Action::kAllow;
-    (allow ? allows : denies).push_back(i);
-    r.ordinal = static_cast<uint32_t>(allow ? allows.size() : denies.size());
+    r.ordinal = allow ? ++allows : ++denies;
     if (allow && !r.crossScope && r.from.kind(kScope) == Pattern::LabelKind::kLiteral &&
         r.to.kind(kScope) == Pattern::LabelKind::kLiteral &&
         r.from.label(kScope) != r.to.label(kScope)) {
@@ -51,8 +50,7 @@ Policy::Policy(Passkey, std::vector<Rule> rules, std::vector<PolicyTest> tests, 
                           "' differ and it does not set cross_scope = true");
     }
   }
-  denyIndex_ = std::make_unique<internal::RuleIndex>(rules_, denies);
-  allowIndex_ = std::make_unique<internal::RuleIndex>(rules_, allows);
+  index_ = std::make_unique<RuleIndex>(rules_);
 }
 
 Policy::~Policy() = default;
@@ -77,44 +75,41 @@ Decision Policy::evaluate(const Address& src, const Address& dst, Proto proto,
                           std::optional<uint16_t> port,
                           const std::vector<Pattern>& dstWhitelist) const {
   Decision d;
+  d.reason.reserve(128);
+  RuleIndex::Probe probe;
+  index_->probe(src, dst, &probe);
+  const auto protoBit = static_cast<ProtoSet>(proto);
+
   // 1. Deny rules: the first (file order) matching one decides.
-  uint32_t deny = kNone;
-  denyIndex_->forEachCandidate(
-      src, dst,
-      [&](uint32_t i) {
-        if (!rules_[i].matches(src, dst, proto, port)) return true;
-        deny = i;
-        return false;
-      },
-      [&] { return deny; });
-  if (deny != kNone) {
+  uint32_t deny = index_->first(probe, Rule::Action::kDeny, protoBit, [&](uint32_t i) {
+    return rules_[i].matches(src, dst, proto, port);
+  });
+  if (deny != kNoRule) {
     const Rule& r = rules_[deny];
     d.rule = r.displayName();
     d.where = where(r);
-    d.reason = "a deny rule matches (from '" + r.from.str() + "' to '" + r.to.str() +
-               "'); deny beats allow";
+    append(&d.reason, {"a deny rule matches (from '", r.from.str(), "' to '", r.to.str(),
+                       "'); deny beats allow"});
     return d;
   }
 
   // 2./3. Allow rules; across scopes only those with cross_scope.
   const bool sameScope = src.scope() == dst.scope();
-  uint32_t allow = kNone;
-  allowIndex_->forEachCandidate(
-      src, dst,
-      [&](uint32_t i) {
-        const Rule& r = rules_[i];
-        if (!(sameScope || r.crossScope) || !r.matches(src, dst, proto, port)) return true;
-        allow = i;
-        return false;
-      },
-      [&] { return allow; });
-  if (allow != kNone) {
+  uint32_t allow = index_->first(probe, Rule::Action::kAllow, protoBit, [&](uint32_t i) {
+    const Rule& r = rules_[i];
+    return (sameScope || r.crossScope) && r.matches(src, dst, proto, port);
+  });
+  if (allow != kNoRule) {
     const Rule& r = rules_[allow];
     d.allowed = true;
     d.rule = r.displayName();
     d.where = where(r);
-    d.reason = sameScope ? "same scope (" + std::string(src.scope()) + "); an allow rule matches"
-                         : scopesDiffer(src, dst) + "; the rule crosses scopes (cross_scope = true)";
+    if (sameScope) {
+      append(&d.reason, {"same scope (", src.scope(), "); an allow rule matches"});
+    } else {
+      append(&d.reason, {"scopes differ (", src.scope(), " vs ", dst.scope(),
+                         "); the rule crosses scopes (cross_scope = true)"});
+    }
     return d;
   }
 
@@ -128,53 +123,55 @@ Decision Policy::evaluate(const Address& src, const Address& dst, Proto proto,
   if (sameScope && listed != nullptr) {
     d.allowed = true;
     d.rule = "whitelist";
-    d.reason = "same scope (" + std::string(src.scope()) + "); the destination's whitelist entry '" +
-               listed->str() + "' matches the source";
+    append(&d.reason, {"same scope (", src.scope(), "); the destination's whitelist entry '",
+                       listed->str(), "' matches the source"});
     return d;
   }
 
-  // 4. Default deny. This is the slow path: spend time on a useful reason.
+  // 4. Default deny. Spend a little more here on a useful reason.
   d.rule = "default deny";
   if (sameScope) {
-    d.reason = "same scope (" + std::string(src.scope()) + ") but no allow rule matches and " +
-               (dstWhitelist.empty() ? std::string("the destination has no whitelist")
-                                     : std::string("no whitelist entry of the destination "
-                                                   "matches the source"));
+    append(&d.reason, {"same scope (", src.scope(), ") but no allow rule matches and ",
+                       dstWhitelist.empty() ? "the destination has no whitelist"
+                                            : "no whitelist entry of the destination matches "
+                                              "the source"});
   } else {
-    d.reason = scopesDiffer(src, dst) + "; no rule crosses scopes";
+    append(&d.reason,
+           {"scopes differ (", src.scope(), " vs ", dst.scope(), "); no rule crosses scopes"});
     if (listed != nullptr) {
-      d.reason += "; the destination's whitelist entry '" + listed->str() +
-                  "' matches, but a whitelist never crosses scopes";
+      append(&d.reason, {"; the destination's whitelist entry '", listed->str(),
+                         "' matches, but a whitelist never crosses scopes"});
     }
   }
-  d.reason += nearMiss(src, dst, proto, port);
+  appendNearMiss(probe, src, dst, proto, port, &d.reason);
   return d;
 }
 
-std::string Policy::nearMiss(const Address& src, const Address& dst, Proto proto,
-                             std::optional<uint16_t> port) const {
+template <typename Probe>
+void Policy::appendNearMiss(const Probe& probe, const Address& src, const Address& dst,
+                            Proto proto, std::optional<uint16_t> port,
+                            std::string* reason) const {
   // The first allow rule (file order) whose patterns match but that failed on
-  // scope, protocol or port: the most likely thing the operator meant.
-  uint32_t first = kNone;
-  allowIndex_->forEachCandidate(
-      src, dst,
-      [&](uint32_t i) {
-        if (!rules_[i].matchesAddresses(src, dst)) return true;
-        first = i;
-        return false;
-      },
-      [&] { return first; });
-  if (first == kNone) return "";
+  // scope, protocol or port: most likely the one the operator meant.
+  uint32_t first = index_->first(probe, Rule::Action::kAllow, kAllProtos, [&](uint32_t i) {
+    return rules_[i].matchesAddresses(src, dst);
+  });
+  if (first == kNoRule) return;
   const Rule& r = rules_[first];
-  std::string out = "; " + r.displayName() + " at " + where(r) + " matches the addresses but ";
-  if (src.scope() != dst.scope() && !r.crossScope) return out + "does not set cross_scope = true";
-  if (!contains(r.protos, proto)) {
-    return out + "allows only " + protoSetName(r.protos) + ", not " + std::string(protoName(proto));
+  append(reason, {"; ", r.displayName(), " at ", where(r), " matches the addresses but "});
+  if (src.scope() != dst.scope() && !r.crossScope) {
+    reason->append("does not set cross_scope = true");
+  } else if (!contains(r.protos, proto)) {
+    append(reason, {"allows only ", protoSetName(r.protos), ", not ", protoName(proto)});
+  } else {
+    std::string ports;
+    for (uint16_t p : r.ports) ports += (ports.empty() ? "" : ", ") + std::to_string(p);
+    if (port) {
+      append(reason, {"names port ", ports, ", not ", std::to_string(*port)});
+    } else {
+      append(reason, {"names port ", ports, " and the destination has no known port"});
+    }
   }
-  std::string ports;
-  for (uint16_t p : r.ports) ports += (ports.empty() ? "" : ", ") + std::to_string(p);
-  if (!port) return out + "names port " + ports + " and the destination has no known port";
-  return out + "names port " + ports + ", not " + std::to_string(*port);
 }
 
 Status Policy::runTests() const {

@@ -1,26 +1,34 @@
-// RuleIndex (private): finds the candidate rules for a (src, dst) pair without
-// scanning every rule.
+// RuleIndex (private): finds the first matching rule for a (src, dst) pair
+// without scanning every rule.
 //
-// Each rule is filed under exactly one key: the literal label of its `from` or
-// `to` pattern (10 positions: from.scope .. from.machine, to.scope ..
+// Filing. Each rule is filed under exactly one key: the literal label of its
+// `from` or `to` pattern (10 positions: from.scope .. from.machine, to.scope ..
 // to.machine) that the fewest rules share — the most selective one. A rule with
-// no literal label at all goes to the wildcard list. A lookup probes, for each of
-// the 10 positions, the bucket of the address's label at that position, plus the
-// wildcard list: every rule that can match is in one of those 11 lists (its key
-// label is literal, so it can only match an address with that label there).
-// Candidates are a superset; the caller checks each with Rule::matches.
+// no literal label at all goes to the wildcard list. Every rule that can match a
+// pair is therefore in the wildcard list or in the bucket of the pair's own label
+// at the rule's key position, so a lookup probes 10 buckets plus the wildcard
+// list.
 //
-// Buckets hold rule numbers in ascending (file) order, so a caller that wants the
-// first match by file order can stop a bucket at the first hit, and skip entries
-// past its best so far.
+// Filtering. Each bucket entry carries, besides the rule number, a one-byte
+// fingerprint of the rule's literal label at each of the 10 positions (0 for a
+// glob or `*`) and the rule's protocols. A candidate whose fingerprints disagree
+// with the pair's cannot match and is skipped without touching the Rule (which
+// at 100,000 rules is a cache miss); the survivors are checked exactly with
+// Rule::matches. Fingerprints only ever reject rules that cannot match.
 //
-// Cost: 10 hash probes plus the candidates. Rules whose every label is a glob
-// all land in the wildcard list and are scanned linearly; that is the price of
-// writing them (the man page says so).
+// Order. Lists are in ascending rule number (file order) and deny and allow rules
+// are kept in separate lists, so "first matching deny" and "first qualifying
+// allow" stop a list at its first hit and skip entries past the best so far.
+//
+// Cost: 10 label hashes, up to 10 hash probes, and a scan of 16-byte entries.
+// Rules whose every label is a glob all land in the wildcard list and are
+// scanned on every decision (the fingerprint test still applies to them); the man
+// page says so.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -31,51 +39,88 @@
 
 namespace kith::policy::internal {
 
+inline constexpr uint32_t kNoRule = std::numeric_limits<uint32_t>::max();
+
 class RuleIndex {
  public:
-  RuleIndex() = default;
-  // Indexes rules[i] for every i in `members` (ascending).
-  RuleIndex(const std::vector<Rule>& rules, const std::vector<uint32_t>& members);
-
-  // Calls `visit(uint32_t rule)` for the rules of each list the pair can hit, one
-  // list after another, ascending within a list. `visit` returns false to stop
-  // the current list (it found what it wanted there). `limit()` returns the
-  // caller's best rule number so far; a list stops at the first entry >= it.
-  template <typename Visit, typename Limit>
-  void forEachCandidate(const Address& src, const Address& dst, Visit&& visit,
-                        Limit&& limit) const {
-    scanList(wildcard_, visit, limit);
-    for (size_t pos = 0; pos < kPositions; ++pos) {
-      const Map& m = byLabel_[pos];
-      if (m.empty()) continue;
-      std::string_view label = pos < kAddressLabels ? src.label(pos) : dst.label(pos - kAddressLabels);
-      auto it = m.find(label);
-      if (it != m.end()) scanList(it->second, visit, limit);
-    }
-  }
-
-  size_t wildcardSizeForTest() const { return wildcard_.size(); }
-  size_t largestBucketForTest() const;
-
- private:
   static constexpr size_t kPositions = 2 * kAddressLabels;
 
+  struct Entry {
+    uint32_t rule;
+    ProtoSet protos;
+    std::array<uint8_t, kPositions> fingerprint;  // 0 = any label
+  };
+  using List = std::vector<Entry>;
+
+  // The lists one pair can hit, and the pair's fingerprints. Filled by probe().
+  struct Probe {
+    std::array<const List*, kPositions + 1> deny{};
+    std::array<const List*, kPositions + 1> allow{};
+    size_t lists = 0;
+    std::array<uint8_t, kPositions> fingerprint{};
+  };
+
+  RuleIndex() = default;
+  explicit RuleIndex(const std::vector<Rule>& rules);
+
+  void probe(const Address& src, const Address& dst, Probe* out) const;
+
+  // The lowest rule number among `action` rules of the probed lists that allow
+  // a protocol in `protos`, pass the fingerprint test and satisfy
+  // `check(rule number)`; kNoRule if none.
+  template <typename Check>
+  uint32_t first(const Probe& p, Rule::Action action, ProtoSet protos, Check&& check) const {
+    uint32_t best = kNoRule;
+    const auto& lists = action == Rule::Action::kDeny ? p.deny : p.allow;
+    for (size_t l = 0; l < p.lists; ++l) {
+      for (const Entry& e : *lists[l]) {
+        if (e.rule >= best) break;
+        if ((e.protos & protos) == 0 || !fingerprintsAgree(e.fingerprint, p.fingerprint)) continue;
+        if (check(e.rule)) {
+          best = e.rule;
+          break;
+        }
+      }
+    }
+    return best;
+  }
+
+ private:
+  struct Buckets {
+    List deny;
+    List allow;
+  };
+  struct Lookup {
+    std::string_view label;
+    size_t hash;
+  };
   struct Hash {
     using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    size_t operator()(const std::string& s) const noexcept { return hashLabel(s); }
+    size_t operator()(const Lookup& k) const noexcept { return k.hash; }
   };
-  using Map = std::unordered_map<std::string, std::vector<uint32_t>, Hash, std::equal_to<>>;
+  struct Equal {
+    using is_transparent = void;
+    bool operator()(const std::string& a, const std::string& b) const { return a == b; }
+    bool operator()(const std::string& a, const Lookup& b) const { return a == b.label; }
+    bool operator()(const Lookup& a, const std::string& b) const { return a.label == b; }
+  };
+  using Map = std::unordered_map<std::string, Buckets, Hash, Equal>;
 
-  template <typename Visit, typename Limit>
-  static void scanList(const std::vector<uint32_t>& list, Visit& visit, Limit& limit) {
-    for (uint32_t r : list) {
-      if (r >= limit()) return;
-      if (!visit(r)) return;
-    }
+  static size_t hashLabel(std::string_view s) noexcept { return std::hash<std::string_view>{}(s); }
+  static uint8_t fingerprintOf(size_t hash) {
+    auto f = static_cast<uint8_t>(hash >> 56);
+    return f == 0 ? 1 : f;
+  }
+  static bool fingerprintsAgree(const std::array<uint8_t, kPositions>& rule,
+                                const std::array<uint8_t, kPositions>& pair) {
+    bool ok = true;
+    for (size_t i = 0; i < kPositions; ++i) ok &= (rule[i] == 0) | (rule[i] == pair[i]);
+    return ok;
   }
 
   std::array<Map, kPositions> byLabel_;
-  std::vector<uint32_t> wildcard_;
+  Buckets wildcard_;
 };
 
 }  // namespace kith::policy::internal

@@ -101,16 +101,16 @@ class Policy {
   // The decision without audit mode applied.
   Decision evaluate(const Address& src, const Address& dst, Proto proto,
                     std::optional<uint16_t> port, const std::vector<Pattern>& dstWhitelist) const;
-  std::string nearMiss(const Address& src, const Address& dst, Proto proto,
-                       std::optional<uint16_t> port) const;
+  template <typename Probe>
+  void appendNearMiss(const Probe& probe, const Address& src, const Address& dst, Proto proto,
+                      std::optional<uint16_t> port, std::string* reason) const;
 
   std::vector<Rule> rules_;
   std::vector<PolicyTest> tests_;
   bool audit_ = false;
   std::string source_;
   std::vector<std::string> warnings_;
-  std::unique_ptr<internal::RuleIndex> denyIndex_;
-  std::unique_ptr<internal::RuleIndex> allowIndex_;
+  std::unique_ptr<internal::RuleIndex> index_;
 };
 
 }  // namespace kith::policy

@@ -55,7 +55,11 @@ ALL_TARGETS += $(LIBCLIENT_TARGETS)
 .PHONY: libclient
 libclient: $(LIBCLIENT_TARGETS)
 
-# The unit tests drive the library through its C API: link libkith.a after the
+# The unit tests drive the library through its C API and test kithcat's pump
+# and kithctl's formatting directly: link those objects and libkith.a after the
 # folder libraries (tests/build.mk defines the rule; this adds to it).
-$(TESTBIN)/unit_libclient: $(LIB)/libkith.a
-$(TESTBIN)/unit_libclient: TEST_LIBS := $(LIB)/libkith.a $(TEST_LIBS)
+LIBCLIENT_TEST_OBJS := $(OBJ)/libclient/kithcat/pump.o $(OBJ)/libclient/kithctl/format.o \
+                       $(OBJ)/libclient/kithctl/table.o
+$(OBJ)/tests/unit/libclient/%.o: CPPFLAGS += -Ilibclient/kithcat -Ilibclient/kithctl
+$(TESTBIN)/unit_libclient: $(LIB)/libkith.a $(LIBCLIENT_TEST_OBJS)
+$(TESTBIN)/unit_libclient: TEST_LIBS := $(LIBCLIENT_TEST_OBJS) $(LIB)/libkith.a $(TEST_LIBS)

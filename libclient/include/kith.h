@@ -111,7 +111,8 @@ void kith_close(kith_client* client);
  * Maximum time to wait for each reply, in ms; -1 (the default) waits forever.
  * A request whose reply does not arrive in time fails with KITH_IO and leaves
  * the client broken (every later call fails with KITH_IO), because a late
- * reply could no longer be matched. For kith_resolve the wait_ms is added.
+ * reply could no longer be matched. For kith_resolve the wait_ms is added, for
+ * kith_connect its connect timeout (default 5000).
  */
 void kith_set_timeout(kith_client* client, int timeout_ms);
 
@@ -182,7 +183,8 @@ kith_status kith_register(kith_client* client, const kith_register_options* opts
  * kith_client of the same process): sets the token used by heartbeat,
  * deregister, listen and connect. NULL clears it. Does not talk to the daemon. */
 void kith_set_token(kith_client* client, const char* token);
-/* The current token, or NULL. Same lifetime as kith_registration strings. */
+/* The current token, or NULL. Valid until the next kith_register,
+ * kith_set_token, kith_deregister or kith_close. */
 const char* kith_token(const kith_client* client);
 
 /* `heartbeat`: renews the lease. *ttl_ms_out (may be NULL) gets the lease.

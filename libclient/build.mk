@@ -61,5 +61,6 @@ libclient: $(LIBCLIENT_TARGETS)
 LIBCLIENT_TEST_OBJS := $(OBJ)/libclient/kithcat/pump.o $(OBJ)/libclient/kithctl/format.o \
                        $(OBJ)/libclient/kithctl/table.o
 $(OBJ)/tests/unit/libclient/%.o: CPPFLAGS += -Ilibclient/kithcat -Ilibclient/kithctl
-$(TESTBIN)/unit_libclient: $(LIB)/libkith.a $(LIBCLIENT_TEST_OBJS)
+# tools_test runs the built kithcat and kithctl (from ../bin beside the test).
+$(TESTBIN)/unit_libclient: $(LIB)/libkith.a $(LIBCLIENT_TEST_OBJS) $(BIN)/kithcat $(BIN)/kithctl
 $(TESTBIN)/unit_libclient: TEST_LIBS := $(LIBCLIENT_TEST_OBJS) $(LIB)/libkith.a $(TEST_LIBS)

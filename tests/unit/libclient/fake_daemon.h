@@ -120,12 +120,14 @@ class FakeDaemon {
  public:
   using Script = std::function<void(FakeConn&)>;
 
-  explicit FakeDaemon(Script script) {
+  // `socketName`: the file the fake listens on in its directory (admin.sock
+  // for admin tools).
+  explicit FakeDaemon(Script script, const std::string& socketName = "api.sock") {
     char tmpl[] = "/tmp/kith-libclient-XXXXXX";
     const char* d = ::mkdtemp(tmpl);
     if (!d) std::abort();
     dir_ = d;
-    path_ = dir_ + "/api.sock";
+    path_ = dir_ + "/" + socketName;
     listen_ = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;

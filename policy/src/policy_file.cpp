@@ -347,7 +347,9 @@ Result<std::shared_ptr<const Policy>> parsePolicy(std::string_view text,
                           hazard->why);
   }
   try {
-    toml::table root = toml::parse(text, sourceName);
+    // No source path: toml++ would keep a shared_ptr to it in every node (memory
+    // and atomic refcounts); errors are prefixed with sourceName here instead.
+    toml::table root = toml::parse(text, std::string_view{});
     return parseTable(root, sourceName);
   } catch (const toml::parse_error& e) {
     std::string where(sourceName);

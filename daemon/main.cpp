@@ -156,6 +156,7 @@ int main(int argc, char** argv) {
         return;
       }
       ConfigOptions co;
+      co.dev = dev;
       co.home = home;
       auto fresh = loadConfig(configPath, co);
       if (!fresh.isOk()) {

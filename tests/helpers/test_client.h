@@ -42,7 +42,7 @@ class TestClient {
   TestClient() = default;
   Result<Message> readOne(int timeoutMs);
   UniqueFd fd_;
-  api::LineBuffer in_;
+  api::LineBuffer in_{api::kMaxReplyBytes};
   std::deque<UniqueFd> fds_;
   std::deque<Message> events_;
   int64_t nextId_ = 1;

@@ -1,5 +1,6 @@
 #include "workload_process.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -16,7 +17,8 @@ WorkloadProcess::~WorkloadProcess() { kill9(); }
 
 Status WorkloadProcess::start(const Options& o) {
   int up[2], down[2];
-  if (::pipe(up) != 0 || ::pipe(down) != 0) return Status::fromErrno("pipe", errno);
+  // Close-on-exec: a daemon exec()ed later must not hold the control pipe open.
+  if (::pipe2(up, O_CLOEXEC) != 0 || ::pipe2(down, O_CLOEXEC) != 0) return Status::fromErrno("pipe", errno);
   pid_t pid = ::fork();
   if (pid < 0) return Status::fromErrno("fork", errno);
   if (pid == 0) {

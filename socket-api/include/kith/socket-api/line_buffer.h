@@ -14,6 +14,9 @@
 namespace kith::api {
 
 inline constexpr size_t kMaxLineBytes = 65536;
+// Replies (a list of every workload, say) may be longer than requests; clients
+// accept lines up to this size.
+inline constexpr size_t kMaxReplyBytes = 64u << 20;
 
 class LineBuffer {
  public:

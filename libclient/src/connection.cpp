@@ -204,7 +204,7 @@ Result<bool> Connection::readOnce(int timeoutMs) {
   while (lines_.next(&item)) {
     if (item.kind == api::LineBuffer::Kind::kOversize) {
       return fail(protocolError("a message from kithd exceeds " +
-                                std::to_string(api::kMaxLineBytes) + " bytes"));
+                                std::to_string(kMaxReplyLineBytes) + " bytes"));
     }
     KITH_RETURN_IF_ERROR(fileLine(std::move(item.line)));
   }

@@ -1,6 +1,7 @@
 // Connection: libkith's side of one socket-API connection to kithd.
 //
-// It frames requests and replies (one JSON object per line, at most 64 KiB),
+// It frames requests and replies (one JSON object per line: requests at most
+// 64 KiB, replies and events at most kMaxReplyLineBytes),
 // pairs descriptors received with SCM_RIGHTS with the "fd": true messages in
 // arrival order, and sorts what arrives into three queues: replies, inbound
 // streams ("incoming" events) and other events. Requests are synchronous: call()
@@ -26,6 +27,10 @@
 #include "kith/socket-api/protocol.h"
 
 namespace kith::client {
+
+// The contract lets reply and event lines be longer than requests (a workloads
+// list of a busy machine): clients accept up to 64 MiB.
+inline constexpr size_t kMaxReplyLineBytes = size_t{64} << 20;
 
 // One message from the daemon: the parsed object, its original line, and the
 // descriptor it carried (invalid unless the message said "fd": true).
@@ -78,7 +83,7 @@ class Connection {
   Status sendAll(const std::string& line);
 
   UniqueFd sock_;
-  api::LineBuffer lines_;
+  api::LineBuffer lines_{kMaxReplyLineBytes};
   std::deque<UniqueFd> fds_;  // received, not yet paired with a message
   std::deque<Message> replies_, incoming_, events_;
   Status brokenStatus_;

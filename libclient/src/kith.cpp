@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <deque>
+#include <memory>
 #include <cstring>
 #include <new>
 #include <string>
@@ -178,7 +179,8 @@ kith_status openSocket(const std::string& path, kith_client** out, char* errbuf,
     copyError(conn.status().message(), errbuf, errlen);
     return KITH_IO;
   }
-  *out = new kith_client(std::move(conn).value());
+  // Ownership passes to the C caller; kith_close takes it back.
+  *out = std::make_unique<kith_client>(std::move(conn).value()).release();
   return KITH_OK;
 }
 
@@ -262,7 +264,7 @@ kith_status kith_open_admin(const char* socket_path, kith_client** out, char* er
   }
 }
 
-void kith_close(kith_client* client) { delete client; }
+void kith_close(kith_client* client) { std::unique_ptr<kith_client> owned(client); }
 
 void kith_set_timeout(kith_client* client, int timeout_ms) {
   if (client) client->conn.setReplyTimeout(timeout_ms < 0 ? -1 : timeout_ms);

@@ -30,7 +30,7 @@ namespace kith::client {
 
 // The contract lets reply and event lines be longer than requests (a workloads
 // list of a busy machine): clients accept up to 64 MiB.
-inline constexpr size_t kMaxReplyLineBytes = size_t{64} << 20;
+inline constexpr size_t kMaxReplyLineBytes = api::kMaxReplyBytes;
 
 // One message from the daemon: the parsed object, its original line, and the
 // descriptor it carried (invalid unless the message said "fd": true).

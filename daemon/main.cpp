@@ -130,6 +130,8 @@ int main(int argc, char** argv) {
   o.maxConnections = static_cast<size_t>(config.api.maxConnections);
   o.defaultTtlMs = config.lease.defaultTtlMs;
   o.maxTtlMs = config.lease.maxTtlMs;
+  o.policyFile = config.policy.file;
+  o.localHandoff = config.broker.localHandoff;
 
   int exitCode = 0;
   {
@@ -167,6 +169,10 @@ int main(int argc, char** argv) {
       if (!st.isOk()) log::warn(kMod, "reload: some keys need a restart", {{"detail", st.message()}});
       applyLogConfig(config, logFormat);
       log::info(kMod, "reloaded", {{"config", configPath}});
+      if (!config.policy.file.empty()) {
+        daemon->policy().setFile(config.policy.file);
+        (void)daemon->reloadPolicy();  // logs its own outcome; the old policy stays on failure
+      }
     });
 
     if (dev) {

@@ -48,7 +48,7 @@ void Reply::send(nlohmann::json msg, UniqueFd fd) {
 // ---- ApiConnection ----------------------------------------------------------
 
 ApiConnection::ApiConnection(Loop& loop, UniqueFd fd, Kind kind, Caller caller)
-    : loop_(loop), fd_(std::move(fd)), kind_(kind), caller_(std::move(caller)), poll_(loop, fd_.get()) {}
+    : loop_(loop), fd_(std::move(fd)), kind_(kind), caller_(std::move(caller)), poll_(std::make_unique<Poll>(loop, fd_.get())) {}
 
 ApiConnection::~ApiConnection() = default;
 
@@ -66,12 +66,12 @@ void ApiConnection::updatePoll() {
   if (!peerEof_ && !backpressured) events |= UV_READABLE;
   if (!out_.empty()) events |= UV_WRITABLE;
   if (events == 0) {
-    poll_.stop();
+    poll_->stop();
     if (peerEof_ && slots_.empty() && out_.empty()) close();
     return;
   }
   auto self = weak_from_this();
-  Status st = poll_.start(events, [self](int status, int ev) {
+  Status st = poll_->start(events, [self](int status, int ev) {
     auto c = self.lock();
     if (!c || c->closed_) return;
     if (status < 0) {
@@ -182,7 +182,7 @@ void ApiConnection::flush() {
 void ApiConnection::close() {
   if (closed_) return;
   closed_ = true;
-  poll_.stop();
+  poll_.reset();  // before the descriptor closes: see Poll
   auto cleanups = std::move(cleanups_);
   for (auto& fn : cleanups) fn();
   out_.clear();

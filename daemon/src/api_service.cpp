@@ -36,8 +36,9 @@ bool take(Result<T> res, T* out, Reply& r) {
 }  // namespace
 
 ApiService::ApiService(Loop& loop, Registry& registry, LocalBroker& broker, EventLog& events,
-                       ServiceInfo info)
-    : loop_(loop), registry_(registry), broker_(broker), events_(events), info_(std::move(info)) {}
+                       PolicyManager& policy, ServiceInfo info)
+    : loop_(loop), registry_(registry), broker_(broker), events_(events), policy_(policy),
+      info_(std::move(info)) {}
 
 ApiService::~ApiService() {
   for (auto& [id, t] : waits_) t->stop();
@@ -57,6 +58,9 @@ void ApiService::handle(ApiConnection& c, json req, Reply r) {
   static const std::map<std::string, Fn> kAdminOps = {
       {"workloads", &ApiService::opWorkloads},
       {"events", &ApiService::opEvents},
+      {"policy.check", &ApiService::opPolicyCheck},
+      {"policy.reload", &ApiService::opPolicyReload},
+      {"streams", &ApiService::opStreams},
   };
   if (auto it = kApiOps.find(op); it != kApiOps.end()) {
     (this->*(it->second))(c, req, std::move(r));
@@ -206,7 +210,15 @@ void ApiService::opStatus(ApiConnection&, const json&, Reply r) {
         {"connections", server_ ? server_->connections() : 0},
         {"registrations", {{"total", rs.registered}, {"ended", rs.ended},
                            {"expired", rs.expired}, {"exited", rs.exited}}},
-        {"requests", stats_.requests}});
+        {"requests", stats_.requests},
+        {"streams", {{"open", broker_.openStreams()}, {"connects", broker_.stats().connects},
+                     {"relayed", broker_.stats().relayed}, {"handed_off", broker_.stats().handedOff},
+                     {"revoked", broker_.stats().revoked}}},
+        {"policy", {{"file", policy_.file()}, {"audit", policy_.current()->audit()},
+                    {"rules", policy_.current()->rules().size()},
+                    {"allowed", policy_.stats().allowed}, {"denied", policy_.stats().denied},
+                    {"audited", policy_.stats().audited}, {"reloads", policy_.stats().reloads},
+                    {"rejected_reloads", policy_.stats().rejectedReloads}}}});
 }
 
 void ApiService::opWatch(ApiConnection& c, const json& req, Reply r) {
@@ -303,6 +315,63 @@ void ApiService::opEvents(ApiConnection& c, const json& req, Reply r) {
     conn->pushEvent({{"event", "log"}, {"record", rec}});
   });
   c.onClose([this, id] { events_.unfollow(id); });
+}
+
+}  // namespace kith::daemon
+
+namespace kith::daemon {
+
+void ApiService::opPolicyCheck(ApiConnection&, const json& req, Reply r) {
+  std::string src, dst;
+  std::optional<std::string> proto;
+  std::optional<int64_t> port;
+  if (!take(api::requireString(req, "src"), &src, r) || !take(api::requireString(req, "dst"), &dst, r) ||
+      !take(api::optionalString(req, "proto"), &proto, r) || !take(api::optionalInt(req, "port"), &port, r)) {
+    return;
+  }
+  auto s = policy::Address::parse(src);
+  if (!s.isOk()) return r.error(Status::badRequest("src: " + s.status().message()));
+  auto d = policy::Address::parse(dst);
+  if (!d.isOk()) return r.error(Status::badRequest("dst: " + d.status().message()));
+  if (port && (*port < 1 || *port > 65535)) return r.error(Status::badRequest("port must be 1..65535"));
+  // The destination's whitelist counts when it is registered here.
+  std::vector<policy::Pattern> whitelist;
+  std::optional<uint16_t> p;
+  if (port) p = static_cast<uint16_t>(*port);
+  bool registered = false;
+  if (const Registration* reg = registry_.find(d->str())) {
+    whitelist = reg->whitelist;
+    if (!p) p = targetPort(*reg);
+    registered = true;
+  }
+  AuthDecision dec = policy_.explain(*s, *d, proto.value_or("tcp"), p, whitelist);
+  if (dec.message.rfind("unknown protocol", 0) == 0) return r.error(Status::badRequest(dec.message));
+  r.ok({{"allowed", dec.allowed},
+        {"audited", dec.audited},
+        {"decision", dec.audited ? "audit" : (dec.allowed ? "allow" : "deny")},
+        {"rule", dec.rule},
+        {"where", dec.where},
+        {"explanation", dec.message},
+        {"destination_registered", registered},
+        {"policy_file", policy_.file()}});
+}
+
+void ApiService::opPolicyReload(ApiConnection&, const json&, Reply r) {
+  Status st = policy_.reload();
+  if (!st.isOk()) return r.error(Status::badRequest(st.message()));
+  r.ok({{"file", policy_.file()}, {"rules", policy_.current()->rules().size()},
+        {"tests", policy_.current()->tests().size()}, {"audit", policy_.current()->audit()},
+        {"open_streams", broker_.openStreams()}});
+}
+
+void ApiService::opStreams(ApiConnection&, const json&, Reply r) {
+  json list = json::array();
+  for (const auto& s : broker_.streams()) {
+    json e = {{"stream", s.id}, {"src", s.src}, {"dst", s.dst}, {"proto", s.proto}, {"opened_at", s.openedAt}};
+    if (s.port) e["port"] = *s.port;
+    list.push_back(std::move(e));
+  }
+  r.ok({{"streams", std::move(list)}});
 }
 
 }  // namespace kith::daemon

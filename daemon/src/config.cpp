@@ -236,6 +236,13 @@ class Parser {
     return n;
   }
 
+  const toml::node* boolean(const toml::table* t, std::string_view section, std::string_view key,
+                            bool* out) {
+    const toml::node* n = get(t, section, key, toml::node_type::boolean, "a boolean");
+    if (n != nullptr) *out = n->as_boolean()->get();
+    return n;
+  }
+
   const toml::node* integer(const toml::table* t, std::string_view section, std::string_view key,
                             int64_t lo, int64_t hi, int64_t* out) {
     const toml::node* n = get(t, section, key, toml::node_type::integer, "an integer");
@@ -400,7 +407,8 @@ void Parser::parse(const toml::table& root, const ConfigOptions& options, Config
 
   // --- [broker] ---
   const toml::table* broker = section(root, "broker");
-  if (broker != nullptr) checkKeys(*broker, "broker", {"listen"});
+  if (broker != nullptr) checkKeys(*broker, "broker", {"listen", "local_handoff"});
+  boolean(broker, "broker", "local_handoff", &c->broker.localHandoff);
   if (const toml::node* n = string(broker, "broker", "listen", &c->broker.listen)) {
     if (!validHostPort(c->broker.listen, /*allowPortZero=*/true, &why)) {
       invalid(n, "broker.listen", "'" + c->broker.listen + "': " + why);
@@ -510,6 +518,8 @@ Status applyReload(Config& live, const Config& fresh) {
       {"replication.seeds",
        [](auto& a, auto& b) { return a.replication.seeds == b.replication.seeds; }},
       {"broker.listen", [](auto& a, auto& b) { return a.broker.listen == b.broker.listen; }},
+      {"broker.local_handoff",
+       [](auto& a, auto& b) { return a.broker.localHandoff == b.broker.localHandoff; }},
   };
   std::string changed;
   for (const auto& f : fixed) {

@@ -40,6 +40,8 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Loop& loop, DaemonOptions opts) {
   KITH_RETURN_IF_ERROR(makeDir(d->opts_.runDir + "/streams", 0711));
   d->events_ = std::make_unique<EventLog>(loop);
   d->events_->attachToLogger();
+  d->policy_ = std::make_unique<PolicyManager>(d->opts_.policyFile);
+  KITH_RETURN_IF_ERROR(d->policy_->load());
   auto store = Store::open(d->opts_.storePath, [&loop](std::function<void()> fn) {
     loop.post(std::move(fn));
   });
@@ -67,9 +69,19 @@ Status Daemon::start() {
       [this](ApiConnection& c) {
         if (service_) service_->connectionClosed(c);
       });
-  broker_ = std::make_unique<LocalBroker>(loop_, *registry_, *server_,
-                                          LocalBroker::Options{opts_.runDir + "/streams"});
-  service_ = std::make_unique<ApiService>(loop_, *registry_, *broker_, *events_, info);
+  broker_ = std::make_unique<LocalBroker>(loop_, *registry_, *server_, *policy_,
+                                          LocalBroker::Options{opts_.runDir + "/streams", opts_.localHandoff});
+  // Live enforcement: a deregistration closes the streams of that workload; a
+  // policy swap re-checks every open stream.
+  registry_->addWatcher([this](const Registry::Event& ev) {
+    if (ev.value("event", "") == "deregister" && broker_) {
+      broker_->closeStreamsOf(ev.value("address", ""), "deregistered (" + ev.value("reason", "") + ")");
+    }
+  });
+  policy_->onChange([this] {
+    if (broker_) broker_->revalidate();
+  });
+  service_ = std::make_unique<ApiService>(loop_, *registry_, *broker_, *events_, *policy_, info);
   service_->setServer(server_.get());
   KITH_RETURN_IF_ERROR(server_->start());
   log::info(kMod, "serving", {{"machine", opts_.machine}, {"trust_domain", opts_.trustDomain},
@@ -83,7 +95,10 @@ void Daemon::drain() {
   drained_ = true;
   log::info(kMod, "draining", {{"workloads", registry_ ? registry_->size() : 0}});
   if (server_) server_->stop();
+  if (broker_) broker_->closeAll();
   if (registry_) registry_->shutdown();
 }
+
+Status Daemon::reloadPolicy() { return policy_->reload(); }
 
 }  // namespace kith::daemon

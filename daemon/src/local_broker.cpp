@@ -1,9 +1,9 @@
 #include "kith/daemon/local_broker.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -13,9 +13,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "kith/common/clock.h"
 #include "kith/common/encoding.h"
 #include "kith/common/log.h"
-#include "kith/daemon/pump.h"
 #include "kith/daemon/target.h"
 #include "kith/socket-api/proxy_header.h"
 
@@ -24,27 +24,33 @@ namespace {
 
 constexpr const char* kMod = "broker";
 
-std::string joinPatterns(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out.empty() ? "(none)" : out;
+Result<std::pair<UniqueFd, UniqueFd>> makePair(const std::string& proto) {
+  int sv[2];
+  // SEQPACKET keeps datagram boundaries and still has stream-like EOF.
+  int type = proto == "udp" ? SOCK_SEQPACKET : SOCK_STREAM;
+  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0) {
+    return Status::internal(std::string("socketpair: ") + std::strerror(errno));
+  }
+  return std::make_pair(UniqueFd(sv[0]), UniqueFd(sv[1]));
+}
+
+void setBlocking(int fd) {
+  int fl = ::fcntl(fd, F_GETFL);
+  if (fl >= 0) ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
+void setNonBlocking(int fd) {
+  int fl = ::fcntl(fd, F_GETFL);
+  if (fl >= 0) ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 }  // namespace
 
-Status whitelistAuthorizer(const Registration& src, const Registration& dst, const std::string&) {
-  if (src.address.scope() != dst.address.scope()) {
-    return Status(Code::kUnauthorized,
-                  src.row.address + " may not reach " + dst.row.address + ": scopes differ (" +
-                      std::string(src.address.scope()) + " vs " + std::string(dst.address.scope()) +
-                      "; rule: default deny)");
-  }
-  for (const auto& p : dst.whitelist) {
-    if (p.matches(src.address)) return Status::ok();
-  }
-  return Status(Code::kUnauthorized, src.row.address + " may not reach " + dst.row.address +
-                                         ": not in its whitelist [" +
-                                         joinPatterns(dst.row.whitelist) + "] (rule: default deny)");
+std::optional<uint16_t> targetPort(const Registration& r) {
+  if (!r.hasTarget()) return std::nullopt;
+  auto t = Target::parse(r.row.target);
+  if (!t.isOk() || t->kind != Target::Kind::kTcp) return std::nullopt;
+  return t->port;
 }
 
 // One connect request working through its candidates.
@@ -63,13 +69,14 @@ struct LocalBroker::Attempt {
 class LocalBroker::Dial : public DeferredDeletable {
  public:
   Dial(Loop& loop, UniqueFd fd, std::function<void(Status, UniqueFd)> done)
-      : fd_(std::move(fd)), poll_(loop, fd_.get()), timer_(loop), done_(std::move(done)) {}
+      : fd_(std::move(fd)), poll_(std::make_unique<Poll>(loop, fd_.get())), timer_(loop),
+        done_(std::move(done)) {}
 
   void start(int64_t timeoutMs) {
     timer_.start(static_cast<uint64_t>(timeoutMs), 0, [this] {
       finish(Status(Code::kCannotConnect, "target did not accept within the timeout"));
     });
-    Status st = poll_.start(UV_WRITABLE, [this](int status, int) {
+    Status st = poll_->start(UV_WRITABLE, [this](int status, int) {
       int err = 0;
       socklen_t len = sizeof err;
       if (status < 0) err = ECONNREFUSED;
@@ -86,79 +93,76 @@ class LocalBroker::Dial : public DeferredDeletable {
  private:
   void finish(Status st) {
     if (!done_) return;
-    poll_.stop();
     timer_.stop();
+    // The Poll goes before the descriptor changes hands (see Poll).
+    poll_.reset();
     auto cb = std::move(done_);
     done_ = nullptr;
     cb(std::move(st), st.isOk() ? std::move(fd_) : UniqueFd());
   }
   UniqueFd fd_;
-  Poll poll_;
+  std::unique_ptr<Poll> poll_;
   Timer timer_;
   std::function<void(Status, UniqueFd)> done_;
 };
 
-// A one-shot Unix socket path: accepts one connection from the caller's uid,
-// then relays it to the destination stream.
+// A one-shot Unix socket path: accepts one connection from the caller's uid
+// within the timeout and hands it on; then the path is removed.
 class LocalBroker::PathRelay : public DeferredDeletable {
  public:
-  PathRelay(Loop& loop, std::string path, UniqueFd listenFd, UniqueFd stream, uid_t uid,
-            std::function<void()> done)
-      : loop_(loop), path_(std::move(path)), listen_(std::move(listenFd)), stream_(std::move(stream)),
-        uid_(uid), poll_(loop, listen_.get()), timer_(loop), done_(std::move(done)) {}
-  ~PathRelay() override { ::unlink(path_.c_str()); }
+  PathRelay(Loop& loop, std::string path, UniqueFd listenFd, uid_t uid,
+            std::function<void(UniqueFd conn)> done)
+      : path_(std::move(path)), listen_(std::move(listenFd)), uid_(uid),
+        poll_(std::make_unique<Poll>(loop, listen_.get())), timer_(loop), done_(std::move(done)) {}
+  ~PathRelay() override {
+    poll_.reset();
+    ::unlink(path_.c_str());
+  }
 
   void start(int64_t timeoutMs) {
     timer_.start(static_cast<uint64_t>(timeoutMs), 0, [this] {
       log::info(kMod, "path socket not used in time; removed", {{"path", path_}});
-      end();
+      end(UniqueFd());
     });
-    (void)poll_.start(UV_READABLE, [this](int status, int) {
-      if (status < 0) return end();
+    (void)poll_->start(UV_READABLE, [this](int status, int) {
+      if (status < 0) return end(UniqueFd());
       int c = ::accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (c < 0) return;
       UniqueFd conn(c);
       ucred cr{};
       socklen_t len = sizeof cr;
       if (::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || (cr.uid != uid_ && cr.uid != 0)) {
-        log::warn(kMod, "path socket: connection from another uid refused", {{"path", path_}});
+        log::warn(kMod, "path socket: connection from another uid refused", {{"path", path_}, {"uid", cr.uid}});
         return;  // keep waiting for the rightful caller
       }
-      poll_.stop();
-      timer_.stop();
-      ::unlink(path_.c_str());
-      listen_.reset();
-      pump_ = std::make_unique<Pump>(loop_, std::move(conn), std::move(stream_));
-      pump_->start([this] { end(); });
+      end(std::move(conn));
     });
   }
 
  private:
-  void end() {
-    poll_.stop();
+  void end(UniqueFd conn) {
+    if (!done_) return;
     timer_.stop();
-    if (done_) {
-      auto cb = std::move(done_);
-      done_ = nullptr;
-      cb();
-    }
+    poll_.reset();
+    listen_.reset();
+    ::unlink(path_.c_str());
+    auto cb = std::move(done_);
+    done_ = nullptr;
+    cb(std::move(conn));
   }
-  Loop& loop_;
   std::string path_;
   UniqueFd listen_;
-  UniqueFd stream_;
   uid_t uid_;
-  Poll poll_;
+  std::unique_ptr<Poll> poll_;
   Timer timer_;
-  std::unique_ptr<Pump> pump_;
-  std::function<void()> done_;
+  std::function<void(UniqueFd)> done_;
 };
 
-LocalBroker::LocalBroker(Loop& loop, Registry& registry, ApiServer& server, Options opts)
-    : loop_(loop), registry_(registry), server_(server), opts_(std::move(opts)),
-      authorize_(whitelistAuthorizer) {}
+LocalBroker::LocalBroker(Loop& loop, Registry& registry, ApiServer& server, PolicyManager& policy,
+                         Options opts)
+    : loop_(loop), registry_(registry), server_(server), policy_(policy), opts_(std::move(opts)) {}
 
-LocalBroker::~LocalBroker() = default;
+LocalBroker::~LocalBroker() { closeAll(); }
 
 void LocalBroker::finishJob(uint64_t id) {
   auto it = jobs_.find(id);
@@ -193,7 +197,6 @@ void LocalBroker::connect(const Registration& src, const Caller& caller, Connect
   a->uid = caller.cred.uid;
   a->req = std::move(req);
   Status firstDenial;
-  // Round-robin start among matches; denied ones are skipped.
   size_t n = matches.size();
   size_t start = n > 1 ? static_cast<size_t>(rr_++ % n) : 0;
   for (size_t i = 0; i < n; ++i) {
@@ -206,11 +209,11 @@ void LocalBroker::connect(const Registration& src, const Caller& caller, Connect
       }
       continue;
     }
-    Status st = authorize_(src, *dst, a->req.proto);
-    if (!st.isOk()) {
-      log::info(kMod, "connect denied", {{"src", src.row.address}, {"dst", dst->row.address},
-                                         {"reason", st.message()}});
-      if (firstDenial.isOk()) firstDenial = st;
+    AuthDecision d = policy_.decide(src.address, dst->address, a->req.proto, targetPort(*dst), dst->whitelist);
+    if (!d.allowed) {
+      if (firstDenial.isOk() || firstDenial.code() != Code::kUnauthorized) {
+        firstDenial = Status(Code::kUnauthorized, d.message);
+      }
       continue;
     }
     a->candidates.push_back(dst->row.address);
@@ -237,24 +240,19 @@ void LocalBroker::tryNext(std::shared_ptr<Attempt> a) {
         a->lastError = Status(Code::kCannotConnect, addr + " is registered but not listening");
         continue;
       }
-      int sv[2];
-      int type = a->req.proto == "udp" ? SOCK_DGRAM : SOCK_STREAM;
-      if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0) {
-        a->lastError = Status::fromErrno("socketpair", errno);
-        a->lastError = Status(Code::kInternal, a->lastError.message());
+      auto pair = makePair(a->req.proto);
+      if (!pair.isOk()) {
+        a->lastError = pair.status();
         break;
       }
-      UniqueFd mine(sv[0]), theirs(sv[1]);
-      uint64_t stream = nextStream_++;
-      listener->pushEvent({{"event", "incoming"}, {"fd", true}, {"stream", stream},
+      auto [mine, theirs] = std::move(pair).value();
+      listener->pushEvent({{"event", "incoming"}, {"fd", true}, {"stream", nextStream_},
                            {"source", a->srcAddress}, {"spiffe_id", a->srcSpiffe},
                            {"proto", a->req.proto}},
                           std::move(theirs));
-      ++stats_.handedOff;
       deliver(a, std::move(mine), *dst);
       return;
     }
-    // Dial the target.
     auto target = Target::parse(dst->row.target);
     if (!target.isOk()) {
       a->lastError = Status(Code::kCannotConnect, target.status().message());
@@ -304,7 +302,7 @@ void LocalBroker::tryNext(std::shared_ptr<Attempt> a) {
                                       : a->lastError);
 }
 
-void LocalBroker::deliver(std::shared_ptr<Attempt> a, UniqueFd fd, const Registration& dst) {
+void LocalBroker::deliver(std::shared_ptr<Attempt> a, UniqueFd serverEnd, const Registration& dst) {
   if (dst.hasTarget() && dst.row.proxyProtocol) {
     api::ProxyHeader h;
     auto target = Target::parse(dst.row.target);
@@ -325,20 +323,32 @@ void LocalBroker::deliver(std::shared_ptr<Attempt> a, UniqueFd fd, const Registr
     auto enc = api::encodeProxyHeader(h);
     // A fresh socket's send buffer always takes a header this small at once.
     if (!enc.isOk() ||
-        ::send(fd.get(), enc->data(), enc->size(), MSG_DONTWAIT | MSG_NOSIGNAL) !=
+        ::send(serverEnd.get(), enc->data(), enc->size(), MSG_DONTWAIT | MSG_NOSIGNAL) !=
             static_cast<ssize_t>(enc->size())) {
       a->lastError = Status(Code::kCannotConnect, dst.row.address + ": could not send the PROXY header");
       tryNext(a);
       return;
     }
   }
-  nlohmann::json fields = {{"destination", dst.row.address}, {"spiffe_id", dst.row.spiffeId}};
+  StreamInfo info{nextStream_++, a->srcAddress, dst.row.address, a->req.proto, targetPort(dst),
+                  systemClock().nowMicros()};
+  nlohmann::json fields = {{"destination", dst.row.address}, {"spiffe_id", dst.row.spiffeId},
+                           {"stream", info.id}};
   log::debug(kMod, "connected", {{"src", a->srcAddress}, {"dst", dst.row.address}, {"mode", a->req.mode}});
   if (a->req.mode == "fd") {
-    // The caller gets a blocking descriptor, as from socket(2).
-    int fl = ::fcntl(fd.get(), F_GETFL);
-    if (fl >= 0) ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK);
-    a->reply->okWithFd(std::move(fields), std::move(fd));
+    if (opts_.handoff) {
+      ++stats_.handedOff;
+      setBlocking(serverEnd.get());
+      a->reply->okWithFd(std::move(fields), std::move(serverEnd));
+      return;
+    }
+    auto pair = makePair(a->req.proto);
+    if (!pair.isOk()) return a->reply->error(pair.status());
+    auto [callerEnd, relayEnd] = std::move(pair).value();
+    setNonBlocking(relayEnd.get());
+    setNonBlocking(serverEnd.get());
+    startRelay(std::move(info), std::move(relayEnd), std::move(serverEnd));
+    a->reply->okWithFd(std::move(fields), std::move(callerEnd));  // blocking, as from socket(2)
     return;
   }
   // mode path: a one-shot socket owned by the caller's uid, 0600.
@@ -349,8 +359,7 @@ void LocalBroker::deliver(std::shared_ptr<Attempt> a, UniqueFd fd, const Registr
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   if (!l || path.size() >= sizeof sa.sun_path) {
-    a->reply->error(Status::internal("cannot make a path socket under " + opts_.streamsDir));
-    return;
+    return a->reply->error(Status::internal("cannot make a path socket under " + opts_.streamsDir));
   }
   std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
   mode_t old = ::umask(0177);
@@ -358,19 +367,90 @@ void LocalBroker::deliver(std::shared_ptr<Attempt> a, UniqueFd fd, const Registr
   ::umask(old);
   if (rc != 0 || ::chown(path.c_str(), a->uid, static_cast<gid_t>(-1)) != 0 ||
       ::chmod(path.c_str(), 0600) != 0 || ::listen(l.get(), 1) != 0) {
+    std::string err = std::strerror(errno);
     ::unlink(path.c_str());
-    a->reply->error(Status::internal("cannot make a path socket: " + std::string(std::strerror(errno))));
-    return;
+    return a->reply->error(Status::internal("cannot make a path socket: " + err));
   }
   uint64_t job = nextJob_++;
-  auto relay = std::make_unique<PathRelay>(loop_, path, std::move(l), std::move(fd), a->uid,
-                                           [this, job] { finishJob(job); });
+  auto server = std::make_shared<UniqueFd>(std::move(serverEnd));
+  auto relay = std::make_unique<PathRelay>(
+      loop_, path, std::move(l), a->uid, [this, job, server, info](UniqueFd conn) mutable {
+        finishJob(job);
+        if (!conn) return;  // timed out: the server end closes with `server`
+        setNonBlocking(server->get());
+        startRelay(std::move(info), std::move(conn), std::move(*server));
+      });
   PathRelay* raw = relay.get();
   jobs_[job] = std::move(relay);
-  ++stats_.relayed;
   raw->start(a->req.timeoutMs);
   fields["path"] = path;
   a->reply->ok(std::move(fields));
+}
+
+void LocalBroker::startRelay(StreamInfo info, UniqueFd a, UniqueFd b) {
+  ++stats_.relayed;
+  uint64_t id = info.id;
+  Stream& s = streams_[id];
+  s.info = std::move(info);
+  s.pump = std::make_unique<Pump>(loop_, std::move(a), std::move(b));
+  s.pump->start([this, id] { endStream(id, ""); });
+}
+
+void LocalBroker::endStream(uint64_t id, const std::string& why) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  if (!why.empty()) {
+    ++stats_.revoked;
+    log::info(kMod, "stream closed", {{"stream", id}, {"src", it->second.info.src},
+                                      {"dst", it->second.info.dst}, {"reason", why}});
+  }
+  std::unique_ptr<Pump> pump = std::move(it->second.pump);
+  streams_.erase(it);
+  if (pump) {
+    pump->close();  // no-op when it ended by itself
+    // Never destroyed inside its own callback: deferred.
+    loop_.deferredDelete(std::move(pump));
+  }
+}
+
+void LocalBroker::revalidate() {
+  std::vector<std::pair<uint64_t, std::string>> doomed;
+  for (const auto& [id, s] : streams_) {
+    const Registration* src = registry_.find(s.info.src);
+    const Registration* dst = registry_.find(s.info.dst);
+    if (!src || !dst) continue;  // deregistration closes those separately
+    AuthDecision d = policy_.explain(src->address, dst->address, s.info.proto, s.info.port, dst->whitelist);
+    if (!d.allowed) doomed.emplace_back(id, "policy: " + d.message);
+  }
+  for (auto& [id, why] : doomed) {
+    auto it = streams_.find(id);
+    if (it == streams_.end()) continue;
+    log::warn("policy", "open stream no longer allowed; closing",
+              {{"stream", id}, {"src", it->second.info.src}, {"dst", it->second.info.dst}, {"reason", why}});
+    endStream(id, why);
+  }
+}
+
+void LocalBroker::closeStreamsOf(const std::string& address, const std::string& why) {
+  std::vector<uint64_t> doomed;
+  for (const auto& [id, s] : streams_) {
+    if (s.info.src == address || s.info.dst == address) doomed.push_back(id);
+  }
+  for (auto id : doomed) endStream(id, why);
+}
+
+void LocalBroker::closeAll() {
+  std::vector<uint64_t> ids;
+  for (const auto& [id, s] : streams_) ids.push_back(id);
+  for (auto id : ids) endStream(id, "daemon stopping");
+  for (auto& [id, job] : jobs_) loop_.deferredDelete(std::move(job));
+  jobs_.clear();
+}
+
+std::vector<LocalBroker::StreamInfo> LocalBroker::streams() const {
+  std::vector<StreamInfo> out;
+  for (const auto& [id, s] : streams_) out.push_back(s.info);
+  return out;
 }
 
 }  // namespace kith::daemon

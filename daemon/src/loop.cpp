@@ -163,7 +163,9 @@ void Poll::stop() {
 void Poll::onPoll(uv_poll_t* h, int status, int events) {
   auto* self = static_cast<Poll*>(h->data);
   if (!self || !self->cb_) return;
-  self->cb_(status, events);
+  // Invoke a copy: the callback may destroy this Poll (see the header).
+  auto cb = self->cb_;
+  cb(status, events);
 }
 
 // ---- Signal ---------------------------------------------------------------

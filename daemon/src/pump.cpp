@@ -6,18 +6,25 @@
 #include <cerrno>
 
 namespace kith::daemon {
+namespace {
+
+// One scratch buffer for every Pump: they all run on the loop thread and a
+// read is written on (or its rest copied aside) before the next read starts.
+char* scratch() {
+  static char* buf = new char[Pump::kScratchBytes];
+  return buf;
+}
+
+}  // namespace
 
 Pump::Pump(Loop& loop, UniqueFd a, UniqueFd b) : loop_(loop) {
   fds_[0] = std::move(a);
   fds_[1] = std::move(b);
-  for (int i = 0; i < 2; ++i) {
-    polls_[i] = std::make_unique<Poll>(loop, fds_[i].get());
-    dirs_[i].buf = std::make_unique<char[]>(kBufBytes);
-  }
+  for (int i = 0; i < 2; ++i) polls_[i] = std::make_unique<Poll>(loop, fds_[i].get());
 }
 
 Pump::~Pump() {
-  for (auto& p : polls_) p.reset();
+  for (auto& p : polls_) p.reset();  // before the descriptors close
 }
 
 void Pump::start(std::function<void()> done) {
@@ -25,23 +32,31 @@ void Pump::start(std::function<void()> done) {
   update();
 }
 
+// Writes what is kept for direction d; true when nothing is left.
+bool Pump::flushPending(int d) {
+  Dir& dir = dirs_[d];
+  while (dir.off < dir.pending.size()) {
+    ssize_t n = ::send(fds_[1 - d].get(), dir.pending.data() + dir.off, dir.pending.size() - dir.off,
+                       MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) finish();
+      return false;
+    }
+    dir.off += static_cast<size_t>(n);
+    dir.total += static_cast<uint64_t>(n);
+  }
+  std::string().swap(dir.pending);  // release the memory, not just the size
+  dir.off = 0;
+  return true;
+}
+
 void Pump::pumpDir(int d) {
   Dir& dir = dirs_[d];
   int src = fds_[d].get(), dst = fds_[1 - d].get();
-  for (;;) {
-    if (dir.off < dir.len) {
-      ssize_t n = ::send(dst, dir.buf.get() + dir.off, dir.len - dir.off, MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-        if (errno == EINTR) continue;
-        finish();
-        return;
-      }
-      dir.off += static_cast<size_t>(n);
-      dir.total += static_cast<uint64_t>(n);
-      if (dir.off < dir.len) return;
-      dir.off = dir.len = 0;
-    }
+  // Bounded work per wakeup so one busy relay cannot starve the loop.
+  for (int round = 0; round < 16 && !finished_; ++round) {
+    if (!flushPending(d)) return;
     if (dir.eof) {
       if (!dir.shut) {
         ::shutdown(dst, SHUT_WR);
@@ -49,18 +64,31 @@ void Pump::pumpDir(int d) {
       }
       return;
     }
-    ssize_t n = ::recv(src, dir.buf.get(), kBufBytes, MSG_DONTWAIT);
+    ssize_t n = ::recv(src, scratch(), kScratchBytes, MSG_DONTWAIT);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EINTR) continue;
-      finish();
+      if (errno != EAGAIN && errno != EWOULDBLOCK) finish();
       return;
     }
     if (n == 0) {
       dir.eof = true;
       continue;
     }
-    dir.len = static_cast<size_t>(n);
+    size_t len = static_cast<size_t>(n);
+    ssize_t w = ::send(dst, scratch(), len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        finish();
+        return;
+      }
+      w = 0;
+    }
+    dir.total += static_cast<uint64_t>(w);
+    if (static_cast<size_t>(w) < len) {
+      dir.pending.assign(scratch() + w, len - static_cast<size_t>(w));
+      dir.off = 0;
+      return;  // wait until the receiver takes it
+    }
   }
 }
 
@@ -75,8 +103,10 @@ void Pump::update() {
     int events = 0;
     const Dir& rd = dirs_[i];
     const Dir& wr = dirs_[1 - i];
-    if (!rd.eof && rd.len == 0) events |= UV_READABLE;
-    if (wr.off < wr.len) events |= UV_WRITABLE;
+    if (!rd.eof && rd.pending.empty()) events |= UV_READABLE;
+    if (!wr.pending.empty() || (wr.eof && !wr.shut)) events |= UV_WRITABLE;
+    if (events == armed_[i] || !polls_[i]) continue;
+    armed_[i] = events;
     if (events == 0) {
       polls_[i]->stop();
       continue;
@@ -100,10 +130,19 @@ void Pump::onEvent(int side, int status, int events) {
   update();
 }
 
+void Pump::close() {
+  if (finished_) return;
+  for (auto& fd : fds_) ::shutdown(fd.get(), SHUT_RDWR);
+  finish();
+}
+
 void Pump::finish() {
   if (finished_) return;
   finished_ = true;
-  for (auto& p : polls_) p->stop();
+  // Release the sockets now so peers see the end at once, even if this object
+  // is destroyed only later (deferred). Polls go first: see Poll.
+  for (auto& p : polls_) p.reset();
+  for (auto& fd : fds_) fd.reset();
   if (done_) {
     auto cb = std::move(done_);
     cb();  // typically hands this Pump to deferredDelete

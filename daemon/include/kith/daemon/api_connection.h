@@ -106,7 +106,7 @@ class ApiConnection : public std::enable_shared_from_this<ApiConnection> {
   UniqueFd fd_;
   Kind kind_;
   Caller caller_;
-  Poll poll_;
+  std::unique_ptr<Poll> poll_;  // destroyed before fd_ closes (see Poll)
   RequestFn onRequest_;
   ClosedFn onClosed_;
   api::LineBuffer in_;

@@ -13,6 +13,7 @@
 #include "kith/daemon/api_server.h"
 #include "kith/daemon/event_log.h"
 #include "kith/daemon/local_broker.h"
+#include "kith/daemon/policy_manager.h"
 #include "kith/daemon/registry.h"
 
 namespace kith::daemon {
@@ -25,7 +26,8 @@ struct ServiceInfo {
 
 class ApiService {
  public:
-  ApiService(Loop& loop, Registry& registry, LocalBroker& broker, EventLog& events, ServiceInfo info);
+  ApiService(Loop& loop, Registry& registry, LocalBroker& broker, EventLog& events, PolicyManager& policy,
+             ServiceInfo info);
   ~ApiService();
 
   void setServer(ApiServer* server) { server_ = server; }
@@ -51,11 +53,15 @@ class ApiService {
   void opConnect(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opWorkloads(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opEvents(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opPolicyCheck(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opPolicyReload(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opStreams(ApiConnection& c, const nlohmann::json& req, Reply r);
 
   Loop& loop_;
   Registry& registry_;
   LocalBroker& broker_;
   EventLog& events_;
+  PolicyManager& policy_;
   ServiceInfo info_;
   ApiServer* server_ = nullptr;
   Stats stats_;

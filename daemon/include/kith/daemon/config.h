@@ -81,6 +81,10 @@ struct ReplicationConfig {
 
 struct BrokerConfig {
   std::string listen;  // "HOST:PORT"; "" = no tunnels to/from other machines
+  // Local connects hand the server's descriptor straight to the caller (zero
+  // copies) instead of relaying; such streams cannot be closed by a policy
+  // reload or a deregistration. Default: relay.
+  bool localHandoff = false;
 
   bool operator==(const BrokerConfig&) const = default;
 };

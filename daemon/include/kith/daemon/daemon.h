@@ -21,6 +21,7 @@
 #include "kith/daemon/event_log.h"
 #include "kith/daemon/local_broker.h"
 #include "kith/daemon/loop.h"
+#include "kith/daemon/policy_manager.h"
 #include "kith/daemon/registry.h"
 #include "kith/daemon/store.h"
 
@@ -38,6 +39,8 @@ struct DaemonOptions {
   size_t maxConnections = 16384;
   int64_t defaultTtlMs = 30000;
   int64_t maxTtlMs = 3600000;
+  std::string policyFile;     // "" = whitelists within a scope decide
+  bool localHandoff = false;  // see LocalBroker
 };
 
 class Daemon {
@@ -48,10 +51,14 @@ class Daemon {
   Status start();
   // Graceful stop; idempotent.
   void drain();
+  // Re-reads the policy file (SIGHUP, `policy.reload`); the old policy stays
+  // on failure.
+  Status reloadPolicy();
 
   Registry& registry() { return *registry_; }
   LocalBroker& broker() { return *broker_; }
   ApiService& service() { return *service_; }
+  PolicyManager& policy() { return *policy_; }
   const DaemonOptions& options() const { return opts_; }
 
  private:
@@ -61,6 +68,7 @@ class Daemon {
   DaemonOptions opts_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<EventLog> events_;
+  std::unique_ptr<PolicyManager> policy_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<ApiServer> server_;
   std::unique_ptr<LocalBroker> broker_;

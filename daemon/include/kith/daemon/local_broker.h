@@ -1,28 +1,37 @@
 // LocalBroker: `connect` between workloads on this machine.
 //
-// The daemon stays out of the data path whenever it can: for a destination that
-// `listen`s through libkith it makes a socketpair and hands one end to each side
-// (the listener learns the caller from the `incoming` event); for a `target` it
-// dials the target itself, writes an optional PROXY v2 header naming the caller,
-// and passes the connected descriptor to the caller. Only `mode:"path"` makes the
-// daemon relay bytes (a one-shot Unix socket, 0600, owned by the caller's uid).
+// Data path. By default every stream is RELAYED by the daemon (a Pump between
+// the caller's end and the server's end) so that it stays under the daemon's
+// control: a policy reload that forbids it, or the deregistration of either
+// side, closes it (logged with both identities and the rule). With
+// `handoff` on (config [broker] local_handoff) the daemon instead hands the
+// server's end straight to the caller — zero copies, but such streams cannot
+// be revoked once open.
 //
-// A pattern destination picks among allowed matches round-robin and fails over
-// to the next on CANNOT_CONNECT. Authorization is a pluggable function (policy
-// engine; until then the destination's whitelist within one scope).
-// Loop thread only.
+// The server end is: for a workload that `listen`s through libkith, one end
+// of a socketpair whose other end goes to it in an `incoming` event naming the
+// caller; for a `target`, a socket the daemon dials itself (after an optional
+// PROXY v2 header naming the caller). UDP uses SOCK_SEQPACKET pairs, so message
+// boundaries survive. `mode:"path"` gives the caller a one-shot Unix socket
+// (0600, its uid) whose accepted connection is relayed.
+//
+// A pattern destination picks among allowed matches round-robin and fails
+// over to the next on CANNOT_CONNECT. Loop thread only.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "kith/daemon/api_connection.h"
 #include "kith/daemon/api_server.h"
 #include "kith/daemon/loop.h"
+#include "kith/daemon/policy_manager.h"
+#include "kith/daemon/pump.h"
 #include "kith/daemon/registry.h"
 
 namespace kith::daemon {
@@ -34,48 +43,66 @@ struct ConnectRequest {
   int64_t timeoutMs = 5000;
 };
 
-// allowed, or a Status (UNAUTHORIZED) that explains the denial.
-using Authorizer = std::function<Status(const Registration& src, const Registration& dst,
-                                        const std::string& proto)>;
-
-// The pre-policy rule: same scope and a whitelist pattern matching the source.
-Status whitelistAuthorizer(const Registration& src, const Registration& dst, const std::string& proto);
-
 class LocalBroker {
  public:
   struct Options {
     std::string streamsDir;  // where one-shot path sockets are made
+    bool handoff = false;    // hand descriptors over instead of relaying
   };
   struct Stats {
-    uint64_t connects = 0, denied = 0, failed = 0, relayed = 0, handedOff = 0;
+    uint64_t connects = 0, denied = 0, failed = 0, relayed = 0, handedOff = 0, revoked = 0;
+  };
+  // One relayed stream, as `kithctl` and policy re-checks see it.
+  struct StreamInfo {
+    uint64_t id = 0;
+    std::string src, dst, proto;
+    std::optional<uint16_t> port;
+    int64_t openedAt = 0;  // µs since the epoch
   };
 
-  LocalBroker(Loop& loop, Registry& registry, ApiServer& server, Options opts);
+  LocalBroker(Loop& loop, Registry& registry, ApiServer& server, PolicyManager& policy, Options opts);
   ~LocalBroker();
-  void setAuthorizer(Authorizer a) { authorize_ = std::move(a); }
 
   void connect(const Registration& src, const Caller& caller, ConnectRequest req, Reply reply);
+  // Re-decides every open stream under the current policy; closes the denied.
+  void revalidate();
+  // Closes every stream from or to `address` (it deregistered).
+  void closeStreamsOf(const std::string& address, const std::string& why);
+  // Closes every stream (drain).
+  void closeAll();
+
+  std::vector<StreamInfo> streams() const;
+  size_t openStreams() const { return streams_.size(); }
   const Stats& stats() const { return stats_; }
-  size_t activeRelays() const { return jobs_.size(); }
 
  private:
   struct Attempt;
+  struct Stream {
+    StreamInfo info;
+    std::unique_ptr<Pump> pump;
+  };
   class Dial;
   class PathRelay;
   void tryNext(std::shared_ptr<Attempt> a);
-  void deliver(std::shared_ptr<Attempt> a, UniqueFd fd, const Registration& dst);
+  void deliver(std::shared_ptr<Attempt> a, UniqueFd serverEnd, const Registration& dst);
+  void startRelay(StreamInfo info, UniqueFd a, UniqueFd b);
+  void endStream(uint64_t id, const std::string& why);
   void finishJob(uint64_t id);
 
   Loop& loop_;
   Registry& registry_;
   ApiServer& server_;
+  PolicyManager& policy_;
   Options opts_;
-  Authorizer authorize_;
   Stats stats_;
   uint64_t rr_ = 0;
   uint64_t nextStream_ = 1;
   uint64_t nextJob_ = 1;
   std::map<uint64_t, std::unique_ptr<DeferredDeletable>> jobs_;
+  std::map<uint64_t, Stream> streams_;
 };
+
+// The port a destination's policy rules see: its tcp target's port, if any.
+std::optional<uint16_t> targetPort(const Registration& r);
 
 }  // namespace kith::daemon

@@ -96,6 +96,13 @@ class Timer {
 };
 
 // Readiness of a raw file descriptor (sockets, pidfds).
+//
+// Closing a Poll removes its fd NUMBER from epoll at once (libuv's uv_close ->
+// EPOLL_CTL_DEL). So: destroy the Poll BEFORE the descriptor is closed or handed
+// to anything else that polls it — otherwise a later close could deregister an
+// unrelated socket that reused the number. A Poll may be destroyed from inside
+// its own callback (the callback runs from a copy and nothing touches the
+// wrapper afterwards).
 class Poll {
  public:
   Poll(Loop& loop, int fd);  // fd stays owned by the caller; must outlive this

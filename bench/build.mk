@@ -1,1 +1,22 @@
-# bench/build.mk
+# bench/build.mk — `make bench`: every $(BENCH_TARGETS) built, then bench/run.sh
+# runs them and prints their tables. Folders add their own benches by appending
+# to BENCH_TARGETS in their build.mk (policy/build.mk: bench_policy); this file
+# is included after them, so its `bench` prerequisites see every one.
+
+# bench_api: the daemon's own figures against a real kithd (registrations/s,
+# round trips, RSS, connect + echo beside plain Unix and TCP). Its own small
+# client (bench/api_client.*) so that it does not depend on tests/ or libkith.
+BENCH_API_SRCS := bench/api_bench.cpp bench/api_client.cpp bench/echo_servers.cpp \
+                  bench/kithd_process.cpp bench/register_load.cpp
+BENCH_API_OBJS := $(patsubst %.cpp,$(OBJ)/%.o,$(BENCH_API_SRCS))
+ALL_OBJS += $(BENCH_API_OBJS)
+
+$(BIN)/bench_api: $(BENCH_API_OBJS) $(LIB)/libkith_socket_api.a $(LIB)/libkith_common.a
+	@mkdir -p $(@D)
+	@echo "  LD  $@"
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(BENCH_API_OBJS) $(LIB)/libkith_socket_api.a $(LIB)/libkith_common.a $(DEP_LIBS)
+BENCH_TARGETS += $(BIN)/bench_api
+
+# bench_api starts build/bin/kithd, so the daemon is built first.
+bench: $(BENCH_TARGETS) $(BIN)/kithd
+	@bench/run.sh $(BUILD)

@@ -1,0 +1,406 @@
+// api_bench: the figures of the daemon's foundation (issue 2), measured against
+// a real `kithd --dev` started by this program, printed as one table.
+//
+//   build/bin/bench_api [--quick] [--kithd PATH]
+//
+// Phases (each on a fresh daemon in its own temporary home, each bounded in
+// request count and in time):
+//   1. durable registrations per second: 1, 8 and 64 connections from this
+//      process, each pipelining `register` with distinct names; a reply means
+//      the row is committed (SQLite WAL, synchronous=FULL, group commit);
+//   2. round trip of `hello` and of `register`, one client, one request at a time;
+//   3. kithd's VmRSS idle, and per registered workload at 10,000 and 50,000;
+//   4. connect + 1-byte echo through kith (`connect` returns the stream fd, a
+//      listening workload gets the other end in an `incoming` event), side by
+//      side with a plain Unix-socket and a plain TCP 127.0.0.1 connect, in
+//      interleaved rounds so that machine noise falls on all three alike.
+// This process stays alive throughout, so the registrations' leases hold.
+// Goals come from issue 2; a missed goal prints FAIL but still exits 0 (these
+// are figures, not tests). Exit 1 means a phase could not run.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api_client.h"
+#include "echo_servers.h"
+#include "kithd_process.h"
+#include "register_load.h"
+
+using namespace kith;
+using namespace kith::bench;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr double kGoalRegsPerSec = 20000;
+constexpr double kGoalIdleMiB = 15;
+constexpr double kGoalBytesPerWorkload = 2048;
+constexpr int kPhaseBudgetMs = 20000;
+constexpr int kWindow = 128;  // requests in flight per connection (daemon stops reading at 256)
+
+struct Options {
+  bool quick = false;
+  std::string kithd;
+};
+
+struct Row {
+  std::string figure, value, p50, p99, goal, verdict, note;
+};
+
+struct Bench {
+  Options opts;
+  BenchDir dir;
+  std::vector<Row> rows;
+  std::string daemonVersion;
+  bool phaseFailed = false;
+  int daemons = 0;
+
+  int64_t scaled(int64_t n) const { return opts.quick ? std::max<int64_t>(n / 10, 1) : n; }
+  std::string nextHome() { return dir.path() + "/kithd" + std::to_string(++daemons); }
+  void section(const std::string& title) { rows.push_back({"[" + title + "]", "", "", "", "", "", ""}); }
+  void failPhase(const std::string& figure, const std::string& why) {
+    phaseFailed = true;
+    rows.push_back({figure, "-", "", "", "", "ERROR", why});
+    std::fprintf(stderr, "bench_api: %s: %s\n", figure.c_str(), why.c_str());
+  }
+};
+
+std::string thousands(double v) {
+  long long n = std::llround(v);
+  std::string s = std::to_string(n < 0 ? -n : n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return n < 0 ? "-" + s : s;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string micros(double us) {
+  if (us >= 10000) return fmt("%.1f ms", us / 1000);
+  if (us >= 1000) return fmt("%.2f ms", us / 1000);
+  return fmt("%.0f us", us);
+}
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(q * static_cast<double>(v.size()));
+  return v[std::min(i, v.size() - 1)];
+}
+
+std::string verdict(bool ok) { return ok ? "pass" : "FAIL"; }
+
+double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Runs body against a fresh daemon, then stops the daemon. Everything body
+// opened (API connections, echo servers) is closed by then.
+void withDaemon(Bench& b, const std::string& what, const std::function<void(KithdProcess&)>& body) {
+  KithdProcess d(b.opts.kithd, b.nextHome());
+  if (Status st = d.start(); !st.isOk()) return b.failPhase(what, st.message());
+  body(d);
+  if (!d.stop()) std::fprintf(stderr, "bench_api: %s: kithd did not exit 0 on SIGTERM: %s\n", what.c_str(), d.logTail().c_str());
+}
+
+// ---- 1. durable registrations per second ---------------------------------------
+
+void registrationRow(Bench& b, KithdProcess& d, const std::string& figure, int conns) {
+  // Warm-up: the first writes create the WAL and grow the file; not counted.
+  LoadResult warm = registerLoad(d.apiSocket(), 1, 500, kWindow, 5000, "w" + std::to_string(conns), nullptr);
+  std::vector<ApiClient> keep;  // the leases live while these stay open
+  double cpu0 = d.cpuMs();
+  LoadResult r = registerLoad(d.apiSocket(), conns, b.scaled(20000), kWindow, kPhaseBudgetMs,
+                              "r" + std::to_string(conns), &keep);
+  double cpu1 = d.cpuMs();
+  std::string note = thousands(static_cast<double>(r.acked)) + " in " + fmt("%.2f s", r.seconds);
+  if (r.acked > 0) note += "; kithd CPU " + fmt("%.0f us/reg", 1000 * (cpu1 - cpu0) / static_cast<double>(r.acked));
+  if (r.failed > 0 || warm.failed > 0) {
+    note += "; " + thousands(static_cast<double>(r.failed + warm.failed)) + " failed (" +
+            (r.firstError.empty() ? warm.firstError : r.firstError) + ")";
+  }
+  b.rows.push_back({figure, thousands(r.perSecond()) + " /s", micros(percentile(r.latencyUs, 0.5)),
+                    micros(percentile(r.latencyUs, 0.99)), ">= 20,000 /s",
+                    verdict(r.failed == 0 && r.perSecond() >= kGoalRegsPerSec), note});
+}
+
+void registrationThroughput(Bench& b) {
+  b.section("durable registrations, pipelined (" + std::to_string(kWindow) + " in flight per connection)");
+  for (int conns : {1, 8, 64}) {
+    std::string figure = "register/s, " + std::to_string(conns) + (conns == 1 ? " connection" : " connections");
+    std::fprintf(stderr, "bench_api: %s ...\n", figure.c_str());
+    withDaemon(b, figure, [&](KithdProcess& d) { registrationRow(b, d, figure, conns); });
+  }
+}
+
+// ---- 2. sequential round trips -------------------------------------------------
+
+// Sends `count` lines made by makeLine one at a time, each after the previous
+// reply, within budgetMs. Returns latencies; sets *error on the first failure.
+std::vector<double> sequential(ApiClient& c, int64_t count, int budgetMs,
+                               const std::function<std::string(int64_t)>& makeLine, std::string* error,
+                               double* seconds) {
+  std::vector<double> us;
+  us.reserve(static_cast<size_t>(count));
+  std::string line;
+  auto start = Clock::now();
+  auto deadline = start + std::chrono::milliseconds(budgetMs);
+  for (int64_t i = 0; i < count && Clock::now() < deadline; ++i) {
+    auto t0 = Clock::now();
+    if (Status st = c.sendAll(makeLine(i)); !st.isOk()) {
+      *error = st.message();
+      break;
+    }
+    auto m = c.next(5000);
+    auto t1 = Clock::now();
+    if (!m.isOk()) {
+      *error = m.status().message();
+      break;
+    }
+    if (!m->json.value("ok", false)) {
+      *error = m->json.dump().substr(0, 300);
+      break;
+    }
+    us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+  }
+  *seconds = secondsSince(start);
+  return us;
+}
+
+void roundTripRows(Bench& b, KithdProcess& d) {
+  auto c = ApiClient::connect(d.apiSocket());
+  if (!c.isOk()) return b.failPhase("round trips", c.status().message());
+  auto hello = c->request({{"op", "hello"}});
+  if (hello.isOk()) b.daemonVersion = hello->json.value("daemon", "");
+
+  struct Op {
+    std::string figure;
+    std::function<std::string(int64_t)> line;
+  };
+  std::vector<Op> ops = {
+      {"hello", [](int64_t i) { return "{\"id\":" + std::to_string(i) + ",\"op\":\"hello\"}\n"; }},
+      {"register (durable)",
+       [](int64_t i) { return registerLine(i, "bench.rtt.n" + std::to_string(i) + ".default"); }},
+  };
+  for (const Op& op : ops) {
+    std::string error;
+    double seconds = 0;
+    // Warm-up (not counted) with other names than the measured ones.
+    sequential(*c, 200, 5000, [&](int64_t i) { return op.line(1000000 + i); }, &error, &seconds);
+    std::vector<double> us = sequential(*c, b.scaled(20000), kPhaseBudgetMs, op.line, &error, &seconds);
+    std::string note = thousands(static_cast<double>(us.size())) + " samples in " + fmt("%.1f s", seconds);
+    if (!error.empty()) note += "; stopped: " + error;
+    b.rows.push_back({op.figure + " round trip",
+                      thousands(static_cast<double>(us.size()) / std::max(seconds, 1e-9)) + " /s",
+                      micros(percentile(us, 0.5)), micros(percentile(us, 0.99)), "", error.empty() ? "" : "ERROR",
+                      note});
+    if (!error.empty()) b.phaseFailed = true;
+  }
+}
+
+void roundTrips(Bench& b) {
+  b.section("API round trip, 1 client, one request at a time");
+  std::fprintf(stderr, "bench_api: round trips ...\n");
+  withDaemon(b, "round trips", [&](KithdProcess& d) { roundTripRows(b, d); });
+}
+
+// ---- 3. memory -----------------------------------------------------------------
+
+void memoryRows(Bench& b, KithdProcess& d) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  long idle = d.rssKiB();
+  double idleMiB = static_cast<double>(idle) / 1024;
+  b.rows.push_back({"RSS idle", fmt("%.1f MiB", idleMiB), "", "", "<= 15 MiB", verdict(idleMiB <= kGoalIdleMiB),
+                    "after start (" + fmt("%.0f ms", d.startMs()) + " to first hello) + 0.5 s"});
+  std::vector<ApiClient> keep;  // the leases live while these stay open
+  int64_t registered = 0;
+  int step = 0;
+  for (int64_t target : {b.scaled(10000), b.scaled(50000)}) {
+    LoadResult r = registerLoad(d.apiSocket(), 8, target - registered, kWindow, kPhaseBudgetMs,
+                                "m" + std::to_string(++step), &keep);
+    registered += r.acked;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    long rss = d.rssKiB();
+    double perWorkload = registered > 0 ? static_cast<double>(rss - idle) * 1024 / static_cast<double>(registered) : 0;
+    std::string note = "RSS " + fmt("%.1f MiB", static_cast<double>(rss) / 1024) + " with " +
+                       thousands(static_cast<double>(registered)) + " registered over 8 connections";
+    if (r.failed > 0) note += "; " + thousands(static_cast<double>(r.failed)) + " failed (" + r.firstError + ")";
+    b.rows.push_back({"RSS per workload, " + thousands(static_cast<double>(target)) + " registered",
+                      thousands(perWorkload) + " B", "", "", "<= 2,048 B",
+                      verdict(r.failed == 0 && perWorkload <= kGoalBytesPerWorkload), note});
+  }
+}
+
+void memory(Bench& b) {
+  b.section("kithd memory (VmRSS)");
+  std::fprintf(stderr, "bench_api: memory ...\n");
+  withDaemon(b, "RSS", [&](KithdProcess& d) { memoryRows(b, d); });
+}
+
+// ---- 4. connect + 1-byte echo ----------------------------------------------------
+
+struct Variant {
+  Variant(std::string f, std::function<Status()> fn) : figure(std::move(f)), once(std::move(fn)) {}
+  std::string figure;
+  std::function<Status()> once;
+  std::vector<double> us;
+  double seconds = 0;
+  std::string error;
+  double rate() const { return seconds > 0 ? static_cast<double>(us.size()) / seconds : 0; }
+};
+
+void connectEchoRows(Bench& b, KithdProcess& d) {
+  auto server = KithEchoServer::start(d.apiSocket(), "bench.echo.srv.default", "bench.*.*.*.*");
+  if (!server.isOk()) return b.failPhase("connect + echo", "echo workload: " + server.status().message());
+  auto client = ApiClient::connect(d.apiSocket());
+  if (!client.isOk()) return b.failPhase("connect + echo", client.status().message());
+  auto reg = client->request({{"op", "register"}, {"name", "bench.cli.c1.default"}});
+  if (!reg.isOk() || !reg->json.value("ok", false)) {
+    return b.failPhase("connect + echo", "client register: " + (reg.isOk() ? reg->json.dump() : reg.status().message()));
+  }
+  const std::string token = reg->json.value("token", "");
+  const std::string dest = (*server)->address();
+  auto unixSrv = PlainEchoServer::start(PlainEchoServer::Kind::kUnix, b.dir.path() + "/echo.sock");
+  auto tcpSrv = PlainEchoServer::start(PlainEchoServer::Kind::kTcp, "");
+  if (!unixSrv.isOk() || !tcpSrv.isOk()) {
+    return b.failPhase("connect + echo", "plain echo server: " +
+                                             (unixSrv.isOk() ? tcpSrv.status() : unixSrv.status()).message());
+  }
+  ApiClient& api = *client;
+  std::vector<Variant> vs = {
+      {"kith connect (fd) + echo", [&] { return kithEchoOnce(api, token, dest); }},
+      {"plain Unix connect() + echo", [&] { return (*unixSrv)->echoOnce(); }},
+      {"plain TCP 127.0.0.1 connect() + echo", [&] { return (*tcpSrv)->echoOnce(); }},
+  };
+  // Rounds of at most opsPerRound ops or roundMs each, variants rotated so none
+  // always runs first; 5 rounds x 3 variants x 1.2 s keeps the phase under 20 s.
+  const int rounds = b.opts.quick ? 2 : 5;
+  const int64_t opsPerRound = b.scaled(2000);
+  const int roundMs = 1200;
+  for (auto& v : vs) {
+    for (int i = 0; i < 100 && v.error.empty(); ++i) {
+      if (Status st = v.once(); !st.isOk()) v.error = "warm-up: " + st.message();
+    }
+  }
+  for (int round = 0; round < rounds; ++round) {
+    for (size_t k = 0; k < vs.size(); ++k) {
+      Variant& v = vs[(k + static_cast<size_t>(round)) % vs.size()];
+      if (!v.error.empty()) continue;
+      auto start = Clock::now();
+      auto end = start + std::chrono::milliseconds(roundMs);
+      for (int64_t i = 0; i < opsPerRound && Clock::now() < end; ++i) {
+        auto t0 = Clock::now();
+        if (Status st = v.once(); !st.isOk()) {
+          v.error = st.message();
+          break;
+        }
+        v.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      }
+      v.seconds += secondsSince(start);
+    }
+  }
+  const double unixRate = vs[1].rate(), tcpRate = vs[2].rate();
+  const double unixP50 = percentile(vs[1].us, 0.5), tcpP50 = percentile(vs[2].us, 0.5);
+  for (auto& v : vs) {
+    double p50 = percentile(v.us, 0.5);
+    std::string note = thousands(static_cast<double>(v.us.size())) + " in " + fmt("%.1f s", v.seconds);
+    if (&v == &vs[0]) {
+      note += fmt("; rate x%.2f of Unix", unixRate > 0 ? v.rate() / unixRate : 0) +
+              fmt(", x%.2f of TCP", tcpRate > 0 ? v.rate() / tcpRate : 0) +
+              fmt("; p50 x%.1f of Unix", unixP50 > 0 ? p50 / unixP50 : 0) +
+              fmt(", x%.1f of TCP", tcpP50 > 0 ? p50 / tcpP50 : 0);
+    }
+    if (!v.error.empty()) {
+      note += "; stopped: " + v.error;
+      b.phaseFailed = true;
+    }
+    b.rows.push_back({v.figure, thousands(v.rate()) + " /s", micros(p50), micros(percentile(v.us, 0.99)), "",
+                      v.error.empty() ? "" : "ERROR", note});
+  }
+  if (std::string e = (*server)->error(); !e.empty()) b.failPhase("kith echo workload", e);
+}
+
+void connectEcho(Bench& b) {
+  b.section("connect + 1-byte echo + close, 1 client, sequential; same rounds for all three");
+  std::fprintf(stderr, "bench_api: connect + echo ...\n");
+  withDaemon(b, "connect + echo", [&](KithdProcess& d) { connectEchoRows(b, d); });
+}
+
+// ---- table -----------------------------------------------------------------------
+
+std::string loadAverage() {
+  std::ifstream f("/proc/loadavg");
+  std::string a;
+  f >> a;
+  return a.empty() ? "?" : a;
+}
+
+void printTable(const Bench& b, const std::string& startedUtc, const std::string& loadAtStart) {
+  std::printf("kith API figures (bench_api%s), %s\n", b.opts.quick ? " --quick" : "", startedUtc.c_str());
+  std::printf("%s --dev; %ld CPUs; state.db on %s under %s; load average %s at start, %s at end\n",
+              b.daemonVersion.empty() ? "kithd" : b.daemonVersion.c_str(), ::sysconf(_SC_NPROCESSORS_ONLN),
+              b.dir.fsType().c_str(), b.dir.path().c_str(), loadAtStart.c_str(), loadAverage().c_str());
+  std::printf("%-40s %12s %9s %9s %14s %6s  %s\n", "figure", "value", "p50", "p99", "goal", "result", "notes");
+  for (const Row& r : b.rows) {
+    if (r.figure.front() == '[') {
+      std::printf("%s\n", r.figure.c_str());
+      continue;
+    }
+    std::printf("  %-38s %12s %9s %9s %14s %6s  %s\n", r.figure.c_str(), r.value.c_str(), r.p50.c_str(),
+                r.p99.c_str(), r.goal.empty() ? "-" : r.goal.c_str(), r.verdict.c_str(), r.note.c_str());
+  }
+  int pass = 0, fail = 0;
+  for (const Row& r : b.rows) {
+    pass += r.verdict == "pass";
+    fail += r.verdict == "FAIL";
+  }
+  std::printf("goals: %d met, %d missed%s\n", pass, fail, b.phaseFailed ? "; some figures could not be measured" : "");
+}
+
+int usage() {
+  std::fprintf(stderr, "usage: bench_api [--quick] [--kithd PATH]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Bench b;
+  b.opts.kithd = selfDir() + "/kithd";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      b.opts.quick = true;
+    } else if (std::strcmp(argv[i], "--kithd") == 0 && i + 1 < argc) {
+      b.opts.kithd = argv[++i];
+    } else {
+      return usage();
+    }
+  }
+  if (::access(b.opts.kithd.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "bench_api: %s is not executable (build it: make build/bin/kithd)\n", b.opts.kithd.c_str());
+    return 1;
+  }
+  char started[64];
+  std::time_t now = std::time(nullptr);
+  std::strftime(started, sizeof started, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  std::string loadAtStart = loadAverage();
+
+  registrationThroughput(b);
+  roundTrips(b);
+  memory(b);
+  connectEcho(b);
+
+  printTable(b, started, loadAtStart);
+  return b.phaseFailed ? 1 : 0;
+}

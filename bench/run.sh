@@ -1,0 +1,46 @@
+#!/bin/sh
+# bench/run.sh BUILD_DIR — runs every bench and prints its table; `make bench`
+# calls it after building them. Each bench is bounded in count and time and
+# starts whatever it measures itself (bench_api starts its own kithd in a
+# temporary home). Exit status: 0 when every bench ran, 1 if one could not
+# (a missed goal is a figure, printed as FAIL in its table, not an error).
+#
+# Figures are noisy on a shared 2-core machine: run on a quiet machine and
+# compare the ratio columns (measured side by side in one run) rather than
+# absolute numbers across runs. See bench/README.md.
+set -u
+
+BUILD=${1:-build}
+BIN=$BUILD/bin
+failed=""
+
+run() {
+    name=$1
+    shift
+    echo
+    echo "=== $name"
+    if ! "$@"; then
+        failed="$failed $name"
+    fi
+}
+
+echo "kith benches, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -sr)"
+
+# --- the daemon's own figures ------------------------------------------------
+run bench_policy "$BIN/bench_policy"
+run bench_api "$BIN/bench_api"
+
+# --- tunnels between daemons (later issues) ----------------------------------
+# Mesh tunnel figures go here, each side by side in the same run with the
+# direct path and the usual tools on loopback only (iperf3 over plain TCP,
+# socat, stunnel with the same TLS 1.3 suite), e.g.:
+#   run bench_tunnel "$BIN/bench_tunnel"
+# A bench that needs an optional tool checks for it and prints "skipped: no
+# iperf3" instead of failing.
+
+echo
+if [ -n "$failed" ]; then
+    echo "benches that could not run:$failed"
+    exit 1
+fi
+echo "all benches ran"

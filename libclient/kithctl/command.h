@@ -36,5 +36,6 @@ struct Command {
 Command statusCommand();
 Command workloadsCommand();
 Command eventsCommand();
+Command policyCommand();
 
 }  // namespace kith::kithctl

@@ -18,6 +18,7 @@ const Command kCommands[] = {
     statusCommand(),
     workloadsCommand(),
     eventsCommand(),
+    policyCommand(),
 };
 
 void addCommonOptions(CLI::App* app, Globals* g) {

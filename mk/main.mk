@@ -60,14 +60,21 @@ include libclient/build.mk
 include tests/build.mk
 include bench/build.mk
 include man/build.mk
+include mk/install.mk
 
 .PHONY: all test unit integration run bench install asan static fuzz
 
 all: $(ALL_TARGETS)
 
+# The one-machine default: dev CA, node identity, state and sockets under
+# ./.kith/ (or $KITH_HOME). Ctrl-C drains and exits.
 run: all
-	$(BIN)/kithd --dev
+	$(BIN)/kithd --dev $(if $(KITH_HOME),--home $(KITH_HOME),)
 
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its
+# own build tree. Any report fails the run (halt_on_error, abort_on_error).
+asan: export ASAN_OPTIONS = detect_leaks=1:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=0
+asan: export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 asan:
 	@$(MAKE) -f mk/main.mk BUILD=build-asan SANITIZE=1 test
 

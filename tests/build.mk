@@ -20,7 +20,7 @@ endef
 
 TEST_BINARIES :=
 # Integration tests build sources of the tree (the README example).
-$(OBJ)/tests/integration/%.o: CPPFLAGS += -DKITH_SOURCE_DIR='"$(CURDIR)"'
+$(OBJ)/tests/integration/%.o: CPPFLAGS += -DKITH_SOURCE_DIR='"$(CURDIR)"' -DKITH_SANITIZE_FLAGS='"$(SAN_FLAGS)"'
 $(foreach d,$(UNIT_DIRS),$(eval $(call kith_test_binary,unit_$(d),$(wildcard tests/unit/$(d)/*_test.cpp))))
 INTEGRATION_SRCS := $(wildcard tests/integration/*_test.cpp)
 ifneq ($(INTEGRATION_SRCS),)

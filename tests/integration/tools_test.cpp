@@ -111,7 +111,7 @@ BOOST_AUTO_TEST_CASE(the_readme_libkith_example_builds_and_greets) {
   std::string exe = dir.path() + "/greet";
   std::string out;
   int rc = runCommand("cc " + src + " -I" + KITH_SOURCE_DIR + "/libclient/include " + lib +
-                          "/libkith.a -lstdc++ -lm -o " + exe, &out);
+                          "/libkith.a -lstdc++ -lm " + KITH_SANITIZE_FLAGS + " -o " + exe, &out);
   BOOST_REQUIRE_MESSAGE(rc == 0, out);
   out.clear();
   rc = runCommand(env() + exe, &out);

@@ -1,7 +1,10 @@
 // api_bench: the figures of the daemon's foundation (issue 2), measured against
 // a real `kithd --dev` started by this program, printed as one table.
 //
-//   build/bin/bench_api [--quick] [--kithd PATH]
+//   build/bin/bench_api [--quick] [--kithd PATH] [--phase register|rtt|memory|connect]...
+//
+// --quick divides the counts by ten (a smoke run); --phase runs only the named
+// phases (e.g. to profile one: perf record -g -p <kithd pid>).
 //
 // Phases (each on a fresh daemon in its own temporary home, each bounded in
 // request count and in time):
@@ -17,6 +20,7 @@
 // This process stays alive throughout, so the registrations' leases hold.
 // Goals come from issue 2; a missed goal prints FAIL but still exits 0 (these
 // are figures, not tests). Exit 1 means a phase could not run.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,6 +55,10 @@ constexpr int kWindow = 128;  // requests in flight per connection (daemon stops
 struct Options {
   bool quick = false;
   std::string kithd;
+  std::vector<std::string> phases;  // empty: all
+  bool wants(const std::string& p) const {
+    return phases.empty() || std::find(phases.begin(), phases.end(), p) != phases.end();
+  }
 };
 
 struct Row {
@@ -103,6 +111,14 @@ double percentile(std::vector<double> v, double q) {
 
 std::string verdict(bool ok) { return ok ? "pass" : "FAIL"; }
 
+// CPU time (user + system) this process has used, in milliseconds.
+double selfCpuMs() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto ms = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1000 + static_cast<double>(t.tv_usec) / 1000; };
+  return ms(ru.ru_utime) + ms(ru.ru_stime);
+}
+
 double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // Runs body against a fresh daemon, then stops the daemon. Everything body
@@ -110,6 +126,7 @@ double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>
 void withDaemon(Bench& b, const std::string& what, const std::function<void(KithdProcess&)>& body) {
   KithdProcess d(b.opts.kithd, b.nextHome());
   if (Status st = d.start(); !st.isOk()) return b.failPhase(what, st.message());
+  b.daemonVersion = d.version();
   body(d);
   if (!d.stop()) std::fprintf(stderr, "bench_api: %s: kithd did not exit 0 on SIGTERM: %s\n", what.c_str(), d.logTail().c_str());
 }
@@ -120,12 +137,18 @@ void registrationRow(Bench& b, KithdProcess& d, const std::string& figure, int c
   // Warm-up: the first writes create the WAL and grow the file; not counted.
   LoadResult warm = registerLoad(d.apiSocket(), 1, 500, kWindow, 5000, "w" + std::to_string(conns), nullptr);
   std::vector<ApiClient> keep;  // the leases live while these stay open
-  double cpu0 = d.cpuMs();
+  double cpu0 = d.cpuMs(), loop0 = d.loopThreadCpuMs(), self0 = selfCpuMs();
   LoadResult r = registerLoad(d.apiSocket(), conns, b.scaled(20000), kWindow, kPhaseBudgetMs,
                               "r" + std::to_string(conns), &keep);
-  double cpu1 = d.cpuMs();
+  double cpu1 = d.cpuMs(), loop1 = d.loopThreadCpuMs(), self1 = selfCpuMs();
   std::string note = thousands(static_cast<double>(r.acked)) + " in " + fmt("%.2f s", r.seconds);
-  if (r.acked > 0) note += "; kithd CPU " + fmt("%.0f us/reg", 1000 * (cpu1 - cpu0) / static_cast<double>(r.acked));
+  if (r.acked > 0) {
+    // Where the two cores went: the daemon's CPU (all its threads) and this
+    // driver's, per registration.
+    double n = static_cast<double>(r.acked);
+    note += "; CPU per reg: kithd " + fmt("%.0f us", 1000 * (cpu1 - cpu0) / n) + " (loop thread " +
+            fmt("%.0f us", 1000 * (loop1 - loop0) / n) + "), bench client " + fmt("%.0f us", 1000 * (self1 - self0) / n);
+  }
   if (r.failed > 0 || warm.failed > 0) {
     note += "; " + thousands(static_cast<double>(r.failed + warm.failed)) + " failed (" +
             (r.firstError.empty() ? warm.firstError : r.firstError) + ")";
@@ -181,8 +204,6 @@ std::vector<double> sequential(ApiClient& c, int64_t count, int budgetMs,
 void roundTripRows(Bench& b, KithdProcess& d) {
   auto c = ApiClient::connect(d.apiSocket());
   if (!c.isOk()) return b.failPhase("round trips", c.status().message());
-  auto hello = c->request({{"op", "hello"}});
-  if (hello.isOk()) b.daemonVersion = hello->json.value("daemon", "");
 
   struct Op {
     std::string figure;
@@ -225,6 +246,8 @@ void memoryRows(Bench& b, KithdProcess& d) {
                     "after start (" + fmt("%.0f ms", d.startMs()) + " to first hello) + 0.5 s"});
   std::vector<ApiClient> keep;  // the leases live while these stay open
   int64_t registered = 0;
+  long prevRss = idle;
+  int64_t prevRegistered = 0;
   int step = 0;
   for (int64_t target : {b.scaled(10000), b.scaled(50000)}) {
     LoadResult r = registerLoad(d.apiSocket(), 8, target - registered, kWindow, kPhaseBudgetMs,
@@ -235,6 +258,15 @@ void memoryRows(Bench& b, KithdProcess& d) {
     double perWorkload = registered > 0 ? static_cast<double>(rss - idle) * 1024 / static_cast<double>(registered) : 0;
     std::string note = "RSS " + fmt("%.1f MiB", static_cast<double>(rss) / 1024) + " with " +
                        thousands(static_cast<double>(registered)) + " registered over 8 connections";
+    if (prevRegistered > 0 && registered > prevRegistered) {
+      // The first registrations also fill fixed-size structures (the event
+      // window, SQLite's page cache): the marginal cost shows what each adds.
+      note += "; marginal " +
+              thousands(static_cast<double>(rss - prevRss) * 1024 / static_cast<double>(registered - prevRegistered)) +
+              " B each after " + thousands(static_cast<double>(prevRegistered));
+    }
+    prevRss = rss;
+    prevRegistered = registered;
     if (r.failed > 0) note += "; " + thousands(static_cast<double>(r.failed)) + " failed (" + r.firstError + ")";
     b.rows.push_back({"RSS per workload, " + thousands(static_cast<double>(target)) + " registered",
                       thousands(perWorkload) + " B", "", "", "<= 2,048 B",
@@ -260,34 +292,61 @@ struct Variant {
   double rate() const { return seconds > 0 ? static_cast<double>(us.size()) / seconds : 0; }
 };
 
+// A listening echo workload and a registered client on one daemon.
+struct KithPair {
+  std::unique_ptr<KithEchoServer> server;
+  std::unique_ptr<ApiClient> client;
+  std::string token;
+};
+
+Status startKithPair(const std::string& socket, KithPair* p) {
+  auto server = KithEchoServer::start(socket, "bench.echo.srv.default", "bench.*.*.*.*");
+  if (!server.isOk()) return Status::internal("echo workload: " + server.status().message());
+  p->server = std::move(server).value();
+  auto client = ApiClient::connect(socket);
+  if (!client.isOk()) return client.status();
+  p->client = std::make_unique<ApiClient>(std::move(client).value());
+  auto reg = p->client->request({{"op", "register"}, {"name", "bench.cli.c1.default"}});
+  if (!reg.isOk()) return reg.status();
+  if (!reg->json.value("ok", false)) return Status::internal("client register: " + reg->json.dump());
+  p->token = reg->json.value("token", "");
+  return Status::ok();
+}
+
 void connectEchoRows(Bench& b, KithdProcess& d) {
-  auto server = KithEchoServer::start(d.apiSocket(), "bench.echo.srv.default", "bench.*.*.*.*");
-  if (!server.isOk()) return b.failPhase("connect + echo", "echo workload: " + server.status().message());
-  auto client = ApiClient::connect(d.apiSocket());
-  if (!client.isOk()) return b.failPhase("connect + echo", client.status().message());
-  auto reg = client->request({{"op", "register"}, {"name", "bench.cli.c1.default"}});
-  if (!reg.isOk() || !reg->json.value("ok", false)) {
-    return b.failPhase("connect + echo", "client register: " + (reg.isOk() ? reg->json.dump() : reg.status().message()));
+  // A second daemon beside the first, configured to hand the server's end of
+  // the stream itself to the client ([broker] local_handoff = true) instead of
+  // relaying bytes through the daemon (the default): the relay's cost.
+  const std::string conf = b.dir.path() + "/handoff.toml";
+  std::ofstream(conf) << "[broker]\nlocal_handoff = true\n";
+  KithdProcess handoffDaemon(b.opts.kithd, b.nextHome(), {"--config", conf});
+  if (Status st = handoffDaemon.start(); !st.isOk()) {
+    return b.failPhase("connect + echo", "kithd with local_handoff: " + st.message());
   }
-  const std::string token = reg->json.value("token", "");
-  const std::string dest = (*server)->address();
+  KithPair relay, handoff;
+  if (Status st = startKithPair(d.apiSocket(), &relay); !st.isOk()) return b.failPhase("connect + echo", st.message());
+  if (Status st = startKithPair(handoffDaemon.apiSocket(), &handoff); !st.isOk()) {
+    return b.failPhase("connect + echo", st.message());
+  }
   auto unixSrv = PlainEchoServer::start(PlainEchoServer::Kind::kUnix, b.dir.path() + "/echo.sock");
   auto tcpSrv = PlainEchoServer::start(PlainEchoServer::Kind::kTcp, "");
   if (!unixSrv.isOk() || !tcpSrv.isOk()) {
     return b.failPhase("connect + echo", "plain echo server: " +
                                              (unixSrv.isOk() ? tcpSrv.status() : unixSrv.status()).message());
   }
-  ApiClient& api = *client;
   std::vector<Variant> vs = {
-      {"kith connect (fd) + echo", [&] { return kithEchoOnce(api, token, dest); }},
+      {"kith connect (fd, relayed) + echo",
+       [&] { return kithEchoOnce(*relay.client, relay.token, relay.server->address()); }},
+      {"kith connect (fd, local_handoff) + echo",
+       [&] { return kithEchoOnce(*handoff.client, handoff.token, handoff.server->address()); }},
       {"plain Unix connect() + echo", [&] { return (*unixSrv)->echoOnce(); }},
       {"plain TCP 127.0.0.1 connect() + echo", [&] { return (*tcpSrv)->echoOnce(); }},
   };
   // Rounds of at most opsPerRound ops or roundMs each, variants rotated so none
-  // always runs first; 5 rounds x 3 variants x 1.2 s keeps the phase under 20 s.
+  // always runs first; 5 rounds x 4 variants x 1 s keeps the phase under 20 s.
   const int rounds = b.opts.quick ? 2 : 5;
   const int64_t opsPerRound = b.scaled(2000);
-  const int roundMs = 1200;
+  const int roundMs = 1000;
   for (auto& v : vs) {
     for (int i = 0; i < 100 && v.error.empty(); ++i) {
       if (Status st = v.once(); !st.isOk()) v.error = "warm-up: " + st.message();
@@ -310,12 +369,14 @@ void connectEchoRows(Bench& b, KithdProcess& d) {
       v.seconds += secondsSince(start);
     }
   }
-  const double unixRate = vs[1].rate(), tcpRate = vs[2].rate();
-  const double unixP50 = percentile(vs[1].us, 0.5), tcpP50 = percentile(vs[2].us, 0.5);
+  const Variant& plainUnix = vs[2];
+  const Variant& plainTcp = vs[3];
+  const double unixRate = plainUnix.rate(), tcpRate = plainTcp.rate();
+  const double unixP50 = percentile(plainUnix.us, 0.5), tcpP50 = percentile(plainTcp.us, 0.5);
   for (auto& v : vs) {
     double p50 = percentile(v.us, 0.5);
     std::string note = thousands(static_cast<double>(v.us.size())) + " in " + fmt("%.1f s", v.seconds);
-    if (&v == &vs[0]) {
+    if (&v != &plainUnix && &v != &plainTcp) {
       note += fmt("; rate x%.2f of Unix", unixRate > 0 ? v.rate() / unixRate : 0) +
               fmt(", x%.2f of TCP", tcpRate > 0 ? v.rate() / tcpRate : 0) +
               fmt("; p50 x%.1f of Unix", unixP50 > 0 ? p50 / unixP50 : 0) +
@@ -328,11 +389,16 @@ void connectEchoRows(Bench& b, KithdProcess& d) {
     b.rows.push_back({v.figure, thousands(v.rate()) + " /s", micros(p50), micros(percentile(v.us, 0.99)), "",
                       v.error.empty() ? "" : "ERROR", note});
   }
-  if (std::string e = (*server)->error(); !e.empty()) b.failPhase("kith echo workload", e);
+  for (KithPair* p : {&relay, &handoff}) {
+    if (std::string e = p->server->error(); !e.empty()) b.failPhase("kith echo workload", e);
+    p->server.reset();
+    p->client.reset();
+  }
+  if (!handoffDaemon.stop()) std::fprintf(stderr, "bench_api: kithd (local_handoff) did not exit 0 on SIGTERM\n");
 }
 
 void connectEcho(Bench& b) {
-  b.section("connect + 1-byte echo + close, 1 client, sequential; same rounds for all three");
+  b.section("connect + 1-byte echo + close, 1 client, sequential; interleaved rounds, ratios vs plain");
   std::fprintf(stderr, "bench_api: connect + echo ...\n");
   withDaemon(b, "connect + echo", [&](KithdProcess& d) { connectEchoRows(b, d); });
 }
@@ -369,7 +435,7 @@ void printTable(const Bench& b, const std::string& startedUtc, const std::string
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: bench_api [--quick] [--kithd PATH]\n");
+  std::fprintf(stderr, "usage: bench_api [--quick] [--kithd PATH] [--phase register|rtt|memory|connect]...\n");
   return 2;
 }
 
@@ -383,6 +449,10 @@ int main(int argc, char** argv) {
       b.opts.quick = true;
     } else if (std::strcmp(argv[i], "--kithd") == 0 && i + 1 < argc) {
       b.opts.kithd = argv[++i];
+    } else if (std::strcmp(argv[i], "--phase") == 0 && i + 1 < argc) {
+      std::string p = argv[++i];
+      if (p != "register" && p != "rtt" && p != "memory" && p != "connect") return usage();
+      b.opts.phases.push_back(p);
     } else {
       return usage();
     }
@@ -396,10 +466,10 @@ int main(int argc, char** argv) {
   std::strftime(started, sizeof started, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
   std::string loadAtStart = loadAverage();
 
-  registrationThroughput(b);
-  roundTrips(b);
-  memory(b);
-  connectEcho(b);
+  if (b.opts.wants("register")) registrationThroughput(b);
+  if (b.opts.wants("rtt")) roundTrips(b);
+  if (b.opts.wants("memory")) memory(b);
+  if (b.opts.wants("connect")) connectEcho(b);
 
   printTable(b, started, loadAtStart);
   return b.phaseFailed ? 1 : 0;

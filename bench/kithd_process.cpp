@@ -71,8 +71,8 @@ std::string selfDir() {
   return std::filesystem::path(std::string(buf, static_cast<size_t>(n))).parent_path().string();
 }
 
-KithdProcess::KithdProcess(std::string kithd, std::string home)
-    : kithd_(std::move(kithd)), home_(std::move(home)) {}
+KithdProcess::KithdProcess(std::string kithd, std::string home, std::vector<std::string> extraArgs)
+    : kithd_(std::move(kithd)), home_(std::move(home)), extraArgs_(std::move(extraArgs)) {}
 
 KithdProcess::~KithdProcess() {
   if (pid_ > 0) {
@@ -86,6 +86,7 @@ Status KithdProcess::start() {
   std::filesystem::create_directories(home_);
   std::string log = home_ + ".log";
   std::vector<std::string> args = {kithd_, "--dev", "--home", home_, "--log-format", "json"};
+  args.insert(args.end(), extraArgs_.begin(), extraArgs_.end());
   auto t0 = Clock::now();
   pid_t pid = ::fork();
   if (pid < 0) return Status::fromErrno("fork", errno);
@@ -109,6 +110,7 @@ Status KithdProcess::start() {
       auto r = c->request({{"op", "hello"}}, 2000);
       if (r.isOk() && r->json.value("ok", false)) {
         startMs_ = msSince(t0);
+        version_ = r->json.value("daemon", "");
         return Status::ok();
       }
     }
@@ -150,8 +152,11 @@ long KithdProcess::rssKiB() const {
   return -1;
 }
 
-double KithdProcess::cpuMs() const {
-  std::ifstream f("/proc/" + std::to_string(pid_) + "/stat");
+namespace {
+
+// utime + stime of a /proc/.../stat file, in milliseconds.
+double statCpuMs(const std::string& path) {
+  std::ifstream f(path);
   std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   // Fields after the command name (which may hold spaces) start past the last ')'.
   auto close = all.rfind(')');
@@ -165,6 +170,14 @@ double KithdProcess::cpuMs() const {
     if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
   }
   return 1000.0 * static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+double KithdProcess::cpuMs() const { return statCpuMs("/proc/" + std::to_string(pid_) + "/stat"); }
+
+double KithdProcess::loopThreadCpuMs() const {
+  return statCpuMs("/proc/" + std::to_string(pid_) + "/task/" + std::to_string(pid_) + "/stat");
 }
 
 std::string KithdProcess::logTail() const {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kith/common/status.h"
 
@@ -36,7 +37,8 @@ std::string selfDir();
 
 class KithdProcess {
  public:
-  KithdProcess(std::string kithd, std::string home);
+  // extraArgs follow `--dev --home HOME --log-format json` (e.g. --config FILE).
+  KithdProcess(std::string kithd, std::string home, std::vector<std::string> extraArgs = {});
   ~KithdProcess();
   KithdProcess(const KithdProcess&) = delete;
   KithdProcess& operator=(const KithdProcess&) = delete;
@@ -50,18 +52,25 @@ class KithdProcess {
   pid_t pid() const { return pid_; }
   std::string apiSocket() const { return home_ + "/run/api.sock"; }
   double startMs() const { return startMs_; }
+  // The "daemon" field of the first hello reply ("kithd 0.1.0").
+  const std::string& version() const { return version_; }
   // VmRSS from /proc/<pid>/status, in KiB (-1 if unreadable).
   long rssKiB() const;
   // utime + stime from /proc/<pid>/stat, in milliseconds (-1 if unreadable).
   double cpuMs() const;
+  // The same for the main thread alone (tid == pid), kithd's loop thread; the
+  // rest of cpuMs() is its other threads (the SQLite writer, ...).
+  double loopThreadCpuMs() const;
   // The last ~2 KiB of the daemon's log, for error messages.
   std::string logTail() const;
 
  private:
   std::string kithd_;
   std::string home_;
+  std::vector<std::string> extraArgs_;
   pid_t pid_ = -1;
   double startMs_ = 0;
+  std::string version_;
 };
 
 }  // namespace kith::bench

@@ -18,5 +18,6 @@ $(BIN)/bench_api: $(BENCH_API_OBJS) $(LIB)/libkith_socket_api.a $(LIB)/libkith_c
 BENCH_TARGETS += $(BIN)/bench_api
 
 # bench_api starts build/bin/kithd, so the daemon is built first.
+# BENCH_FLAGS=--quick: a tenth of the counts (a smoke run, not figures).
 bench: $(BENCH_TARGETS) $(BIN)/kithd
-	@bench/run.sh $(BUILD)
+	@bench/run.sh $(BUILD) $(BENCH_FLAGS)

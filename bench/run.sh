@@ -1,6 +1,7 @@
 #!/bin/sh
-# bench/run.sh BUILD_DIR — runs every bench and prints its table; `make bench`
-# calls it after building them. Each bench is bounded in count and time and
+# bench/run.sh BUILD_DIR [--quick] — runs every bench and prints its table;
+# `make bench` calls it after building them (`make bench BENCH_FLAGS=--quick`
+# for a smoke run with a tenth of the counts). Each bench is bounded in count and time and
 # starts whatever it measures itself (bench_api starts its own kithd in a
 # temporary home). Exit status: 0 when every bench ran, 1 if one could not
 # (a missed goal is a figure, printed as FAIL in its table, not an error).
@@ -11,6 +12,11 @@
 set -u
 
 BUILD=${1:-build}
+QUICK=${2:-}
+if [ -n "$QUICK" ] && [ "$QUICK" != "--quick" ]; then
+    echo "usage: bench/run.sh BUILD_DIR [--quick]" >&2
+    exit 2
+fi
 BIN=$BUILD/bin
 failed=""
 
@@ -27,14 +33,15 @@ run() {
 echo "kith benches, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -sr)"
 
 # --- the daemon's own figures ------------------------------------------------
-run bench_policy "$BIN/bench_policy"
-run bench_api "$BIN/bench_api"
+# $QUICK is empty or --quick; unquoted so that empty adds no argument.
+run bench_policy "$BIN/bench_policy" $QUICK
+run bench_api "$BIN/bench_api" $QUICK
 
 # --- tunnels between daemons (later issues) ----------------------------------
 # Mesh tunnel figures go here, each side by side in the same run with the
 # direct path and the usual tools on loopback only (iperf3 over plain TCP,
 # socat, stunnel with the same TLS 1.3 suite), e.g.:
-#   run bench_tunnel "$BIN/bench_tunnel"
+#   run bench_tunnel "$BIN/bench_tunnel" $QUICK
 # A bench that needs an optional tool checks for it and prints "skipped: no
 # iperf3" instead of failing.
 

@@ -24,13 +24,18 @@ Daemon::Daemon(Loop& loop, DaemonOptions opts) : loop_(loop), opts_(std::move(op
 
 Daemon::~Daemon() {
   drain();
-  // Order: users of the store before the store.
+  // Flush the store: its completions (posted to the loop) capture the
+  // registry, so they must run while the registry still lives.
+  if (store_) store_->close();
+  loop_.runPosted();
+  // Same for log records the logger's tap posted for the event window.
+  if (events_) events_->detachFromLogger();
+  loop_.runPosted();
   service_.reset();
   broker_.reset();
   server_.reset();
   registry_.reset();
-  if (store_) store_->close();
-  // Completions the store posted while closing run before anything they touch dies.
+  store_.reset();
   events_.reset();
 }
 

@@ -6,8 +6,12 @@ namespace kith::daemon {
 
 EventLog::EventLog(Loop& loop, size_t capacity) : loop_(loop), capacity_(capacity) {}
 
-EventLog::~EventLog() {
-  if (attached_) log::setTap(nullptr);
+EventLog::~EventLog() { detachFromLogger(); }
+
+void EventLog::detachFromLogger() {
+  if (!attached_) return;
+  attached_ = false;
+  log::setTap(nullptr);
 }
 
 void EventLog::attachToLogger() {

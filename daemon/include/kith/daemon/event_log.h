@@ -27,6 +27,9 @@ class EventLog {
 
   // Installs this log as the process logger's tap; uninstalled by the destructor.
   void attachToLogger();
+  // Stops taking records from the logger (idempotent). Records already posted
+  // to the loop still arrive, so run the loop's posted work before destroying.
+  void detachFromLogger();
   void append(nlohmann::json record);
   // Records with ts >= sinceMicros, oldest first.
   std::vector<nlohmann::json> since(int64_t sinceMicros) const;

@@ -54,6 +54,10 @@ class Loop {
   // Thread-safe: runs fn on the loop thread soon. Functions posted after the
   // loop has been destroyed are dropped.
   void post(std::function<void()> fn);
+  // Runs everything posted so far, now (loop thread only). For orderly
+  // shutdown: completions posted by other threads reach their objects while
+  // those still live.
+  void runPosted() { drainPosted(); }
   // Destroys obj after the current iteration (loop thread only).
   void deferredDelete(std::unique_ptr<DeferredDeletable> obj);
   // Monotonic milliseconds, cached per iteration (uv_now).

@@ -84,6 +84,9 @@ int main(int argc, char** argv) {
   }
 
   Config config;
+  if (dev && home.empty()) {
+    if (const char* h = std::getenv("KITH_HOME"); h && *h) home = h;
+  }
   if (!configPath.empty()) {
     ConfigOptions co;
     co.dev = dev;
@@ -105,12 +108,19 @@ int main(int argc, char** argv) {
   if (sodium_init() < 0) return fail("libsodium failed to initialise");
   ::signal(SIGPIPE, SIG_IGN);
   raiseFdLimit();
-  ::mkdir(config.home.c_str(), 0700);
+  // HOME is traversable (0711) so that local users reach run/api.sock, but not
+  // listable; the CA, node key and state inside are 0700/0600.
+  ::mkdir(config.home.c_str(), 0711);
+  ::chmod(config.home.c_str(), 0711);
 
   std::string machineIdentity = config.machine;
   if (dev) {
     auto id = ensureDevNode(config);
     if (!id.isOk()) return fail("dev identity: " + id.status().message());
+    machineIdentity = *id;
+  } else {
+    auto id = loadNodeKey(config);
+    if (!id.isOk()) return fail("node identity: " + id.status().message());
     machineIdentity = *id;
   }
 
@@ -168,6 +178,7 @@ int main(int argc, char** argv) {
       Status st = applyReload(config, *fresh);
       if (!st.isOk()) log::warn(kMod, "reload: some keys need a restart", {{"detail", st.message()}});
       applyLogConfig(config, logFormat);
+      daemon->registry().setLeaseLimits(config.lease.defaultTtlMs, config.lease.maxTtlMs);
       log::info(kMod, "reloaded", {{"config", configPath}});
       if (!config.policy.file.empty()) {
         daemon->policy().setFile(config.policy.file);

@@ -1,5 +1,7 @@
 #include "kith/daemon/dev_identity.h"
 
+#include <filesystem>
+
 #include "kith/common/encoding.h"
 #include "kith/common/log.h"
 #include "kith/identity/ca_dir.h"
@@ -16,6 +18,26 @@ Result<std::string> ensureDevNode(const Config& config) {
              {"spiffe_id", node.spiffeId},
              {"expires", node.earliestExpiry()}});
   return toHex(node.key.publicKey().data(), node.key.publicKey().size());
+}
+
+Result<std::string> loadNodeKey(const Config& config) {
+  std::error_code ec;
+  if (!std::filesystem::exists(config.identity.nodeDir + "/" + std::string(identity::kNodeKeyFile), ec)) {
+    log::warn("identity", "no node identity; identity hashes are bound to the machine name only",
+              {{"node_dir", config.identity.nodeDir},
+               {"fix", "kithctl ca issue-node " + config.machine + " --ca CA_DIR --out " + config.identity.nodeDir}});
+    return config.machine;
+  }
+  auto node = identity::NodeIdentity::load(config.identity.nodeDir);
+  if (!node.isOk()) return node.status();
+  if (node->machine != config.machine) {
+    return Status::config(config.identity.nodeDir + " is the identity of machine '" + node->machine +
+                          "', not of '" + config.machine + "'");
+  }
+  log::info("identity", "node identity loaded", {{"node_dir", config.identity.nodeDir},
+                                                 {"spiffe_id", node->spiffeId},
+                                                 {"expires", node->earliestExpiry()}});
+  return toHex(node->key.publicKey().data(), node->key.publicKey().size());
 }
 
 }  // namespace kith::daemon

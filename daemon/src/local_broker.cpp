@@ -17,6 +17,7 @@
 #include "kith/common/encoding.h"
 #include "kith/common/log.h"
 #include "kith/daemon/target.h"
+#include "kith/socket-api/peer_cred.h"
 #include "kith/socket-api/proxy_header.h"
 
 namespace kith::daemon {
@@ -45,6 +46,32 @@ void setNonBlocking(int fd) {
 }
 
 }  // namespace
+
+// The daemon dials `unix:` targets with its own privileges, so a registration
+// could otherwise name a socket its owner may not open (admin.sock, another
+// user's or root's service socket) and reach it through the mesh. A unix
+// target is therefore accepted only when the process serving it (the
+// kernel's SO_PEERCRED of the listening end) runs as the registering uid;
+// root's registrations may name any socket. TCP targets are loopback ports,
+// which every local user can reach anyway.
+Status checkTargetOwner(const Registration& dst, int connectedFd) {
+  if (dst.row.uid == 0) return Status::ok();
+  auto t = Target::parse(dst.row.target);
+  if (!t.isOk() || t->kind != Target::Kind::kUnix) return Status::ok();
+  auto server = api::peerCredOf(connectedFd);
+  if (!server.isOk()) {
+    return Status(Code::kCannotConnect, dst.row.address + ": cannot tell who serves " + dst.row.target);
+  }
+  if (server->uid != dst.row.uid) {
+    log::warn(kMod, "unix target served by another uid; refused",
+              {{"dst", dst.row.address}, {"target", dst.row.target}, {"registered_uid", dst.row.uid},
+               {"serving_uid", server->uid}});
+    return Status(Code::kCannotConnect, dst.row.address + ": target " + dst.row.target + " is served by uid " +
+                                            std::to_string(server->uid) + ", not by the registering uid " +
+                                            std::to_string(dst.row.uid));
+  }
+  return Status::ok();
+}
 
 std::optional<uint16_t> targetPort(const Registration& r) {
   if (!r.hasTarget()) return std::nullopt;
@@ -287,6 +314,11 @@ void LocalBroker::tryNext(std::shared_ptr<Attempt> a) {
       if (!st.isOk() || !d) {
         a->lastError = st.isOk() ? Status(Code::kDestinationNotFound, addr + " deregistered")
                                  : Status(st.code(), addr + ": " + st.message());
+        tryNext(a);
+        return;
+      }
+      if (Status owner = checkTargetOwner(*d, cfd.get()); !owner.isOk()) {
+        a->lastError = owner;
         tryNext(a);
         return;
       }

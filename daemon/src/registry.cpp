@@ -213,6 +213,9 @@ Status Registry::registerWorkload(const Caller& caller, RegisterRequest req,
     if (p != "tcp" && p != "udp") {
       return Status::badRequest("protocols: '" + p + "' is not one of tcp, udp");
     }
+    if (p == "udp" && !req.target.empty()) {
+      return Status::badRequest("a target carries tcp streams only; serve udp by listening through libkith");
+    }
   }
   int64_t ttl = req.ttlMs == 0 ? opts_.defaultTtlMs : req.ttlMs;
   if (ttl < 1000 || ttl > opts_.maxTtlMs) {

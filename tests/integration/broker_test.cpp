@@ -283,3 +283,37 @@ BOOST_AUTO_TEST_CASE(udp_between_local_workloads_keeps_message_boundaries) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(target_ownership, DaemonFixture)
+
+// A workload may not turn the daemon into a way to reach a socket it could not
+// open itself: a unix target must be served by the registering uid.
+BOOST_AUTO_TEST_CASE(a_unix_target_served_by_another_uid_is_refused) {
+  BOOST_REQUIRE(getuid() == 0);
+  // nobody registers root's admin.sock as its target and tries to reach it.
+  WorkloadProcess w;
+  BOOST_REQUIRE(w.start({daemon.apiSocket(),
+                         {{"op", "register"}, {"name", "dev.evil.e1.default"}, {"whitelist", {"dev.*.*.*.*"}},
+                          {"target", "unix:" + daemon.adminSocket()}},
+                         65534})
+                    .isOk());
+  BOOST_REQUIRE_EQUAL(errorCode(w.reply()), "OK");
+  auto cli = client();
+  auto c = reg(cli, {{"name", "dev.cli.c1.default"}});
+  auto r = cli.request({{"op", "connect"}, {"token", c["token"]}, {"destination", w.address()}});
+  BOOST_TEST(errorCode(r->json) == "CANNOT_CONNECT");
+  BOOST_TEST(r->json["error"]["message"].get<std::string>().find("served by uid 0") != std::string::npos);
+  // A target that its own uid serves works (root's registrations may name any socket).
+  std::string path = dir.path() + "/mine.sock";
+  auto lfd = unixListener(path);
+  reg(cli, {{"name", "dev.ok.o1.default"}, {"whitelist", {"dev.*.*.*.*"}}, {"target", "unix:" + path}});
+  BOOST_TEST(errorCode(cli.request({{"op", "connect"}, {"token", c["token"]}, {"destination", addr("dev.ok.o1.default")}})->json) == "OK");
+}
+
+BOOST_AUTO_TEST_CASE(udp_cannot_be_registered_with_a_target) {
+  auto c = client();
+  BOOST_TEST(errorCode(reg(c, {{"name", "dev.dns.d1.default"}, {"protocols", {"udp"}},
+                               {"target", "tcp:127.0.0.1:53"}})) == "BAD_REQUEST");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

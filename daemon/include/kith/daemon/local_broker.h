@@ -102,6 +102,10 @@ class LocalBroker {
   std::map<uint64_t, Stream> streams_;
 };
 
+// A unix target must be served by the uid that registered it (root excepted):
+// CANNOT_CONNECT otherwise. `connectedFd` is the daemon's connection to it.
+Status checkTargetOwner(const Registration& dst, int connectedFd);
+
 // The port a destination's policy rules see: its tcp target's port, if any.
 std::optional<uint16_t> targetPort(const Registration& r);
 

@@ -126,6 +126,12 @@ class Registry {
   void connectionClosed(uint64_t connId);
   Status setListener(Registration* r, uint64_t connId);
 
+  // SIGHUP: new lease limits apply to registrations made from now on.
+  void setLeaseLimits(int64_t defaultTtlMs, int64_t maxTtlMs) {
+    opts_.defaultTtlMs = defaultTtlMs;
+    opts_.maxTtlMs = maxTtlMs;
+  }
+
   uint64_t addWatcher(WatchFn fn);
   void removeWatcher(uint64_t id);
 

@@ -41,9 +41,14 @@ struct CaAndNode {
 struct LogCapture {
   std::vector<std::string> lines;
   LogCapture() {
+    // These tests read info lines; the test main logs only warnings by default.
+    kith::log::setLevel(kith::log::Level::kInfo);
     kith::log::setSinkForTest([this](std::string_view line) { lines.emplace_back(line); });
   }
-  ~LogCapture() { kith::log::setSinkForTest(nullptr); }
+  ~LogCapture() {
+    kith::log::setSinkForTest(nullptr);
+    kith::log::setLevel(kith::log::Level::kWarn);
+  }
 };
 
 }  // namespace

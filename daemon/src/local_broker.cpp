@@ -156,10 +156,10 @@ class LocalBroker::PathRelay : public DeferredDeletable {
       int c = ::accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (c < 0) return;
       UniqueFd conn(c);
-      ucred cr{};
-      socklen_t len = sizeof cr;
-      if (::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || (cr.uid != uid_ && cr.uid != 0)) {
-        log::warn(kMod, "path socket: connection from another uid refused", {{"path", path_}, {"uid", cr.uid}});
+      auto cr = api::peerCredOf(c);
+      if (!cr.isOk() || (cr->uid != uid_ && cr->uid != 0)) {
+        log::warn(kMod, "path socket: connection from another uid refused",
+                  {{"path", path_}, {"uid", cr.isOk() ? static_cast<int64_t>(cr->uid) : -1}});
         return;  // keep waiting for the rightful caller
       }
       end(std::move(conn));

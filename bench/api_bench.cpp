@@ -51,6 +51,8 @@ constexpr double kGoalIdleMiB = 15;
 constexpr double kGoalBytesPerWorkload = 2048;
 constexpr int kPhaseBudgetMs = 20000;
 constexpr int kWindow = 128;  // requests in flight per connection (daemon stops reading at 256)
+constexpr int64_t kRegsPerTrial = 15000;
+constexpr int kTrialBudgetMs = 2000;  // 3 trials x 3 rows: the phase stays near 20 s
 
 struct Options {
   bool quick = false;
@@ -74,6 +76,7 @@ struct Bench {
   int daemons = 0;
 
   int64_t scaled(int64_t n) const { return opts.quick ? std::max<int64_t>(n / 10, 1) : n; }
+  int trials() const { return opts.quick ? 1 : 3; }
   std::string nextHome() { return dir.path() + "/kithd" + std::to_string(++daemons); }
   void section(const std::string& title) { rows.push_back({"[" + title + "]", "", "", "", "", "", ""}); }
   void failPhase(const std::string& figure, const std::string& why) {
@@ -133,37 +136,76 @@ void withDaemon(Bench& b, const std::string& what, const std::function<void(Kith
 
 // ---- 1. durable registrations per second ---------------------------------------
 
-void registrationRow(Bench& b, KithdProcess& d, const std::string& figure, int conns) {
+// One trial: a fresh daemon, a warm-up, then the measured load.
+struct RegTrial {
+  LoadResult load;
+  double kithdCpuMs = 0, loopCpuMs = 0, selfCpuMs = 0;
+  int64_t warmFailed = 0;
+  std::string warmError;
+};
+
+RegTrial registrationTrial(Bench& b, KithdProcess& d, int conns, int trial) {
+  RegTrial t;
+  const std::string tag = std::to_string(conns) + "t" + std::to_string(trial);
   // Warm-up: the first writes create the WAL and grow the file; not counted.
-  LoadResult warm = registerLoad(d.apiSocket(), 1, 500, kWindow, 5000, "w" + std::to_string(conns), nullptr);
+  LoadResult warm = registerLoad(d.apiSocket(), 1, 500, kWindow, 5000, "w" + tag, nullptr);
+  t.warmFailed = warm.failed;
+  t.warmError = warm.firstError;
   std::vector<ApiClient> keep;  // the leases live while these stay open
   double cpu0 = d.cpuMs(), loop0 = d.loopThreadCpuMs(), self0 = selfCpuMs();
-  LoadResult r = registerLoad(d.apiSocket(), conns, b.scaled(20000), kWindow, kPhaseBudgetMs,
-                              "r" + std::to_string(conns), &keep);
-  double cpu1 = d.cpuMs(), loop1 = d.loopThreadCpuMs(), self1 = selfCpuMs();
-  std::string note = thousands(static_cast<double>(r.acked)) + " in " + fmt("%.2f s", r.seconds);
-  if (r.acked > 0) {
-    // Where the two cores went: the daemon's CPU (all its threads) and this
-    // driver's, per registration.
-    double n = static_cast<double>(r.acked);
-    note += "; CPU per reg: kithd " + fmt("%.0f us", 1000 * (cpu1 - cpu0) / n) + " (loop thread " +
-            fmt("%.0f us", 1000 * (loop1 - loop0) / n) + "), bench client " + fmt("%.0f us", 1000 * (self1 - self0) / n);
-  }
-  if (r.failed > 0 || warm.failed > 0) {
-    note += "; " + thousands(static_cast<double>(r.failed + warm.failed)) + " failed (" +
-            (r.firstError.empty() ? warm.firstError : r.firstError) + ")";
-  }
-  b.rows.push_back({figure, thousands(r.perSecond()) + " /s", micros(percentile(r.latencyUs, 0.5)),
-                    micros(percentile(r.latencyUs, 0.99)), ">= 20,000 /s",
-                    verdict(r.failed == 0 && r.perSecond() >= kGoalRegsPerSec), note});
+  t.load = registerLoad(d.apiSocket(), conns, b.scaled(kRegsPerTrial), kWindow, kTrialBudgetMs, "r" + tag, &keep);
+  t.kithdCpuMs = d.cpuMs() - cpu0;
+  t.loopCpuMs = d.loopThreadCpuMs() - loop0;
+  t.selfCpuMs = selfCpuMs() - self0;
+  return t;
 }
 
 void registrationThroughput(Bench& b) {
-  b.section("durable registrations, pipelined (" + std::to_string(kWindow) + " in flight per connection)");
-  for (int conns : {1, 8, 64}) {
+  b.section("durable registrations, pipelined (" + std::to_string(kWindow) +
+            " in flight per connection); median of " + std::to_string(b.trials()) + " trials");
+  const std::vector<int> connCounts = {1, 8, 64};
+  std::vector<std::vector<RegTrial>> trials(connCounts.size());
+  // Trials outermost, so that a noisy stretch of the machine's time falls on
+  // every row alike rather than on one.
+  for (int trial = 0; trial < b.trials(); ++trial) {
+    for (size_t k = 0; k < connCounts.size(); ++k) {
+      int conns = connCounts[k];
+      std::fprintf(stderr, "bench_api: register/s, %d connection(s), trial %d ...\n", conns, trial + 1);
+      withDaemon(b, "register/s", [&](KithdProcess& d) { trials[k].push_back(registrationTrial(b, d, conns, trial)); });
+    }
+  }
+  for (size_t k = 0; k < connCounts.size(); ++k) {
+    int conns = connCounts[k];
     std::string figure = "register/s, " + std::to_string(conns) + (conns == 1 ? " connection" : " connections");
-    std::fprintf(stderr, "bench_api: %s ...\n", figure.c_str());
-    withDaemon(b, figure, [&](KithdProcess& d) { registrationRow(b, d, figure, conns); });
+    if (trials[k].empty()) continue;  // failPhase already said why
+    std::vector<double> rates, latency;
+    double acked = 0, kithd = 0, loop = 0, self = 0;
+    int64_t failed = 0;
+    std::string firstError;
+    for (const RegTrial& t : trials[k]) {
+      rates.push_back(t.load.perSecond());
+      latency.insert(latency.end(), t.load.latencyUs.begin(), t.load.latencyUs.end());
+      acked += static_cast<double>(t.load.acked);
+      kithd += t.kithdCpuMs;
+      loop += t.loopCpuMs;
+      self += t.selfCpuMs;
+      failed += t.load.failed + t.warmFailed;
+      if (firstError.empty()) firstError = !t.load.firstError.empty() ? t.load.firstError : t.warmError;
+    }
+    double median = percentile(rates, 0.5);
+    std::string note = "trials";
+    for (double r : rates) note += " " + thousands(r);
+    note += " /s";
+    if (acked > 0) {
+      // Where the two cores went: the daemon's CPU (all its threads, and its
+      // loop thread alone) and this driver's, per registration.
+      note += "; CPU per reg: kithd " + fmt("%.0f us", 1000 * kithd / acked) + " (loop thread " +
+              fmt("%.0f us", 1000 * loop / acked) + "), bench client " + fmt("%.0f us", 1000 * self / acked);
+    }
+    if (failed > 0) note += "; " + thousands(static_cast<double>(failed)) + " failed (" + firstError + ")";
+    b.rows.push_back({figure, thousands(median) + " /s", micros(percentile(latency, 0.5)),
+                      micros(percentile(latency, 0.99)), ">= 20,000 /s",
+                      verdict(failed == 0 && median >= kGoalRegsPerSec), note});
   }
 }
 
@@ -207,11 +249,12 @@ void roundTripRows(Bench& b, KithdProcess& d) {
 
   struct Op {
     std::string figure;
+    int budgetMs;  // the two together stay within the phase's 20 s
     std::function<std::string(int64_t)> line;
   };
   std::vector<Op> ops = {
-      {"hello", [](int64_t i) { return "{\"id\":" + std::to_string(i) + ",\"op\":\"hello\"}\n"; }},
-      {"register (durable)",
+      {"hello", 5000, [](int64_t i) { return "{\"id\":" + std::to_string(i) + ",\"op\":\"hello\"}\n"; }},
+      {"register (durable)", 15000,
        [](int64_t i) { return registerLine(i, "bench.rtt.n" + std::to_string(i) + ".default"); }},
   };
   for (const Op& op : ops) {
@@ -219,7 +262,7 @@ void roundTripRows(Bench& b, KithdProcess& d) {
     double seconds = 0;
     // Warm-up (not counted) with other names than the measured ones.
     sequential(*c, 200, 5000, [&](int64_t i) { return op.line(1000000 + i); }, &error, &seconds);
-    std::vector<double> us = sequential(*c, b.scaled(20000), kPhaseBudgetMs, op.line, &error, &seconds);
+    std::vector<double> us = sequential(*c, b.scaled(20000), op.budgetMs, op.line, &error, &seconds);
     std::string note = thousands(static_cast<double>(us.size())) + " samples in " + fmt("%.1f s", seconds);
     if (!error.empty()) note += "; stopped: " + error;
     b.rows.push_back({op.figure + " round trip",
@@ -250,7 +293,7 @@ void memoryRows(Bench& b, KithdProcess& d) {
   int64_t prevRegistered = 0;
   int step = 0;
   for (int64_t target : {b.scaled(10000), b.scaled(50000)}) {
-    LoadResult r = registerLoad(d.apiSocket(), 8, target - registered, kWindow, kPhaseBudgetMs,
+    LoadResult r = registerLoad(d.apiSocket(), 8, target - registered, kWindow, kPhaseBudgetMs / 2,
                                 "m" + std::to_string(++step), &keep);
     registered += r.acked;
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -286,11 +329,21 @@ struct Variant {
   Variant(std::string f, std::function<Status()> fn) : figure(std::move(f)), once(std::move(fn)) {}
   std::string figure;
   std::function<Status()> once;
-  std::vector<double> us;
+  std::vector<double> us;          // every op, all rounds
+  std::vector<double> roundRates;  // ops/s of each round (0: did not run)
   double seconds = 0;
   std::string error;
-  double rate() const { return seconds > 0 ? static_cast<double>(us.size()) / seconds : 0; }
 };
+
+// Median over the rounds both ran of a's round rate / b's: a stretch of noise
+// that hits one round moves one ratio, not the median.
+double medianRatio(const Variant& a, const Variant& b) {
+  std::vector<double> r;
+  for (size_t i = 0; i < a.roundRates.size() && i < b.roundRates.size(); ++i) {
+    if (a.roundRates[i] > 0 && b.roundRates[i] > 0) r.push_back(a.roundRates[i] / b.roundRates[i]);
+  }
+  return percentile(r, 0.5);
+}
 
 // A listening echo workload and a registered client on one daemon.
 struct KithPair {
@@ -343,10 +396,11 @@ void connectEchoRows(Bench& b, KithdProcess& d) {
       {"plain TCP 127.0.0.1 connect() + echo", [&] { return (*tcpSrv)->echoOnce(); }},
   };
   // Rounds of at most opsPerRound ops or roundMs each, variants rotated so none
-  // always runs first; 5 rounds x 4 variants x 1 s keeps the phase under 20 s.
-  const int rounds = b.opts.quick ? 2 : 5;
-  const int64_t opsPerRound = b.scaled(2000);
-  const int roundMs = 1000;
+  // always runs first; 7 rounds x 4 variants x 0.7 s keeps the phase under 20 s.
+  // Rates are medians over rounds, ratios medians of per-round ratios.
+  const int rounds = b.opts.quick ? 3 : 7;
+  const int64_t opsPerRound = b.scaled(1500);
+  const int roundMs = 700;
   for (auto& v : vs) {
     for (int i = 0; i < 100 && v.error.empty(); ++i) {
       if (Status st = v.once(); !st.isOk()) v.error = "warm-up: " + st.message();
@@ -355,10 +409,12 @@ void connectEchoRows(Bench& b, KithdProcess& d) {
   for (int round = 0; round < rounds; ++round) {
     for (size_t k = 0; k < vs.size(); ++k) {
       Variant& v = vs[(k + static_cast<size_t>(round)) % vs.size()];
+      v.roundRates.resize(static_cast<size_t>(round) + 1, 0.0);
       if (!v.error.empty()) continue;
       auto start = Clock::now();
       auto end = start + std::chrono::milliseconds(roundMs);
-      for (int64_t i = 0; i < opsPerRound && Clock::now() < end; ++i) {
+      int64_t done = 0;
+      for (; done < opsPerRound && Clock::now() < end; ++done) {
         auto t0 = Clock::now();
         if (Status st = v.once(); !st.isOk()) {
           v.error = st.message();
@@ -366,27 +422,29 @@ void connectEchoRows(Bench& b, KithdProcess& d) {
         }
         v.us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
       }
-      v.seconds += secondsSince(start);
+      double secs = secondsSince(start);
+      v.seconds += secs;
+      if (v.error.empty() && secs > 0) v.roundRates.back() = static_cast<double>(done) / secs;
     }
   }
   const Variant& plainUnix = vs[2];
   const Variant& plainTcp = vs[3];
-  const double unixRate = plainUnix.rate(), tcpRate = plainTcp.rate();
-  const double unixP50 = percentile(plainUnix.us, 0.5), tcpP50 = percentile(plainTcp.us, 0.5);
   for (auto& v : vs) {
-    double p50 = percentile(v.us, 0.5);
     std::string note = thousands(static_cast<double>(v.us.size())) + " in " + fmt("%.1f s", v.seconds);
     if (&v != &plainUnix && &v != &plainTcp) {
-      note += fmt("; rate x%.2f of Unix", unixRate > 0 ? v.rate() / unixRate : 0) +
-              fmt(", x%.2f of TCP", tcpRate > 0 ? v.rate() / tcpRate : 0) +
-              fmt("; p50 x%.1f of Unix", unixP50 > 0 ? p50 / unixP50 : 0) +
-              fmt(", x%.1f of TCP", tcpP50 > 0 ? p50 / tcpP50 : 0);
+      note += fmt("; rate x%.2f of plain Unix", medianRatio(v, plainUnix)) +
+              fmt(", x%.2f of plain TCP", medianRatio(v, plainTcp));
     }
     if (!v.error.empty()) {
       note += "; stopped: " + v.error;
       b.phaseFailed = true;
     }
-    b.rows.push_back({v.figure, thousands(v.rate()) + " /s", micros(p50), micros(percentile(v.us, 0.99)), "",
+    std::vector<double> ran;
+    for (double r : v.roundRates) {
+      if (r > 0) ran.push_back(r);
+    }
+    b.rows.push_back({v.figure, thousands(percentile(ran, 0.5)) + " /s", micros(percentile(v.us, 0.5)),
+                      micros(percentile(v.us, 0.99)), "",
                       v.error.empty() ? "" : "ERROR", note});
   }
   for (KithPair* p : {&relay, &handoff}) {
@@ -398,7 +456,7 @@ void connectEchoRows(Bench& b, KithdProcess& d) {
 }
 
 void connectEcho(Bench& b) {
-  b.section("connect + 1-byte echo + close, 1 client, sequential; interleaved rounds, ratios vs plain");
+  b.section("connect + 1-byte echo + close, 1 client, sequential; median of interleaved rounds");
   std::fprintf(stderr, "bench_api: connect + echo ...\n");
   withDaemon(b, "connect + echo", [&](KithdProcess& d) { connectEchoRows(b, d); });
 }

@@ -332,6 +332,8 @@ struct Variant {
   std::vector<double> us;          // every op, all rounds
   std::vector<double> roundRates;  // ops/s of each round (0: did not run)
   double seconds = 0;
+  const KithdProcess* daemon = nullptr;  // kith variants: whose CPU to count
+  double daemonCpuMs = 0;
   std::string error;
 };
 
@@ -395,6 +397,8 @@ void connectEchoRows(Bench& b, KithdProcess& d) {
       {"plain Unix connect() + echo", [&] { return (*unixSrv)->echoOnce(); }},
       {"plain TCP 127.0.0.1 connect() + echo", [&] { return (*tcpSrv)->echoOnce(); }},
   };
+  vs[0].daemon = &d;
+  vs[1].daemon = &handoffDaemon;
   // Rounds of at most opsPerRound ops or roundMs each, variants rotated so none
   // always runs first; 7 rounds x 4 variants x 0.7 s keeps the phase under 20 s.
   // Rates are medians over rounds, ratios medians of per-round ratios.
@@ -411,6 +415,7 @@ void connectEchoRows(Bench& b, KithdProcess& d) {
       Variant& v = vs[(k + static_cast<size_t>(round)) % vs.size()];
       v.roundRates.resize(static_cast<size_t>(round) + 1, 0.0);
       if (!v.error.empty()) continue;
+      double cpu0 = v.daemon ? v.daemon->cpuMs() : 0;
       auto start = Clock::now();
       auto end = start + std::chrono::milliseconds(roundMs);
       int64_t done = 0;
@@ -424,6 +429,7 @@ void connectEchoRows(Bench& b, KithdProcess& d) {
       }
       double secs = secondsSince(start);
       v.seconds += secs;
+      if (v.daemon) v.daemonCpuMs += v.daemon->cpuMs() - cpu0;
       if (v.error.empty() && secs > 0) v.roundRates.back() = static_cast<double>(done) / secs;
     }
   }
@@ -434,6 +440,7 @@ void connectEchoRows(Bench& b, KithdProcess& d) {
     if (&v != &plainUnix && &v != &plainTcp) {
       note += fmt("; rate x%.2f of plain Unix", medianRatio(v, plainUnix)) +
               fmt(", x%.2f of plain TCP", medianRatio(v, plainTcp));
+      if (!v.us.empty()) note += fmt("; kithd CPU %.0f us/connect", 1000 * v.daemonCpuMs / static_cast<double>(v.us.size()));
     }
     if (!v.error.empty()) {
       note += "; stopped: " + v.error;

@@ -161,8 +161,8 @@ RegTrial registrationTrial(Bench& b, KithdProcess& d, int conns, int trial) {
 }
 
 void registrationThroughput(Bench& b) {
-  b.section("durable registrations, pipelined (" + std::to_string(kWindow) +
-            " in flight per connection); median of " + std::to_string(b.trials()) + " trials");
+  b.section("durable registrations, pipelined (" + std::to_string(kWindow) + " in flight per connection); " +
+            (b.trials() == 1 ? std::string("1 trial") : "median of " + std::to_string(b.trials()) + " trials"));
   const std::vector<int> connCounts = {1, 8, 64};
   std::vector<std::vector<RegTrial>> trials(connCounts.size());
   // Trials outermost, so that a noisy stretch of the machine's time falls on

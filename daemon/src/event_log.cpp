@@ -29,7 +29,9 @@ void EventLog::append(nlohmann::json record) {
   for (auto& [id, f] : followers_) ids.push_back(id);
   for (auto id : ids) {
     auto it = followers_.find(id);
-    if (it != followers_.end()) it->second(record);
+    if (it == followers_.end()) continue;
+    auto fn = it->second;  // a follower may unfollow itself
+    fn(record);
   }
 }
 

@@ -494,7 +494,10 @@ void Registry::emit(Event ev) {
   for (auto& [id, fn] : watchers_) ids.push_back(id);
   for (auto id : ids) {
     auto it = watchers_.find(id);
-    if (it != watchers_.end()) it->second(ev);
+    if (it == watchers_.end()) continue;
+    // Invoke a copy: a watcher may remove itself, destroying the stored one.
+    auto fn = it->second;
+    fn(ev);
   }
 }
 

@@ -1,6 +1,9 @@
 #include "kith/daemon/api_connection.h"
 
 #include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
 
 #include <cerrno>
 
@@ -65,9 +68,16 @@ void ApiConnection::updatePoll() {
   bool backpressured = slots_.size() >= kMaxOutstanding || queuedBytes_ >= kMaxQueuedBytes;
   if (!peerEof_ && !backpressured) events |= UV_READABLE;
   if (!out_.empty()) events |= UV_WRITABLE;
+  if (events == 0 && peerEof_ && slots_.empty() && out_.empty()) {
+    close();
+    return;
+  }
+  // libuv re-registers the descriptor with epoll on every uv_poll_start, so
+  // only re-arm when the wanted events change.
+  if (events == armed_) return;
+  armed_ = events;
   if (events == 0) {
     poll_->stop();
-    if (peerEof_ && slots_.empty() && out_.empty()) close();
     return;
   }
   auto self = weak_from_this();
@@ -80,6 +90,7 @@ void ApiConnection::updatePoll() {
     }
     if (ev & UV_WRITABLE) c->flush();
     if (!c->closed_ && (ev & UV_READABLE)) c->onReadable();
+    if (!c->closed_) c->updatePoll();
   });
   if (!st.isOk()) close();
 }
@@ -105,6 +116,8 @@ void ApiConnection::onReadable() {
     while (!closed_ && in_.next(&item)) handleLine(item);
     if (slots_.size() >= kMaxOutstanding || queuedBytes_ >= kMaxQueuedBytes) break;
   }
+  // Answers made synchronously while reading go out now, together.
+  flush();
   updatePoll();
 }
 
@@ -143,14 +156,14 @@ void ApiConnection::fillSlot(uint64_t slot, std::string line, UniqueFd fd) {
     slots_.pop_front();
     ++firstSlot_;
   }
-  flush();
+  // Not sent at once: arming for writability lets every reply completed in
+  // this loop iteration leave together (one syscall) on the next.
   updatePoll();
 }
 
 void ApiConnection::pushEvent(const nlohmann::json& msg, UniqueFd fd) {
   if (closed_) return;
   enqueue(api::toLine(msg), std::move(fd));
-  flush();
   updatePoll();
 }
 
@@ -161,21 +174,44 @@ void ApiConnection::enqueue(std::string line, UniqueFd fd) {
 
 void ApiConnection::flush() {
   while (!out_.empty() && !closed_) {
-    Out& o = out_.front();
-    std::string_view rest(o.data.data() + o.off, o.data.size() - o.off);
-    ssize_t n = o.fd && o.off == 0 ? api::sendWithFd(fd_.get(), rest, o.fd.get())
-                                   : ::send(fd_.get(), rest.data(), rest.size(),
-                                            MSG_DONTWAIT | MSG_NOSIGNAL);
+    Out& front = out_.front();
+    ssize_t n;
+    if (front.fd && front.off == 0) {
+      // A descriptor travels alone, with its line's first byte.
+      std::string_view rest(front.data.data(), front.data.size());
+      n = api::sendWithFd(fd_.get(), rest, front.fd.get());
+    } else {
+      // Replies that pile up in one loop iteration leave in one syscall.
+      iovec iov[64];
+      int cnt = 0;
+      for (auto it = out_.begin(); it != out_.end() && cnt < 64; ++it) {
+        if (it != out_.begin() && it->fd) break;
+        iov[cnt].iov_base = it->data.data() + it->off;
+        iov[cnt].iov_len = it->data.size() - it->off;
+        ++cnt;
+      }
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = static_cast<size_t>(cnt);
+      n = ::sendmsg(fd_.get(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EINTR) continue;
       close();
       return;
     }
-    if (o.off == 0) o.fd.reset();  // the descriptor went with the first byte
-    o.off += static_cast<size_t>(n);
-    queuedBytes_ -= static_cast<size_t>(n);
-    if (o.off == o.data.size()) out_.pop_front();
+    size_t left = static_cast<size_t>(n);
+    queuedBytes_ -= left;
+    while (left > 0) {
+      Out& o = out_.front();
+      o.fd.reset();  // any descriptor went with the first byte
+      size_t take = std::min(left, o.data.size() - o.off);
+      o.off += take;
+      left -= take;
+      if (o.off < o.data.size()) break;  // then left == 0
+      out_.pop_front();
+    }
   }
 }
 

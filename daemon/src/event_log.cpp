@@ -18,12 +18,13 @@ void EventLog::attachToLogger() {
   attached_ = true;
   log::setTap([this](const nlohmann::json& rec) {
     // Any thread: hop to the loop. The tap is removed before this object dies.
-    loop_.post([this, rec] { append(rec); });
+    loop_.post([this, rec = rec]() mutable { append(std::move(rec)); });
   });
 }
 
 void EventLog::append(nlohmann::json record) {
-  records_.push_back(record);
+  records_.push_back({record.value("ts", int64_t{0}),
+                      record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
   while (records_.size() > capacity_) records_.pop_front();
   std::vector<uint64_t> ids;
   for (auto& [id, f] : followers_) ids.push_back(id);
@@ -38,7 +39,7 @@ void EventLog::append(nlohmann::json record) {
 std::vector<nlohmann::json> EventLog::since(int64_t sinceMicros) const {
   std::vector<nlohmann::json> out;
   for (const auto& r : records_) {
-    if (r.value("ts", int64_t{0}) >= sinceMicros) out.push_back(r);
+    if (r.ts >= sinceMicros) out.push_back(nlohmann::json::parse(r.line, nullptr, false));
   }
   return out;
 }

@@ -107,6 +107,7 @@ class ApiConnection : public std::enable_shared_from_this<ApiConnection> {
   Kind kind_;
   Caller caller_;
   std::unique_ptr<Poll> poll_;  // destroyed before fd_ closes (see Poll)
+  int armed_ = -1;  // events the poll is started with (re-arming costs syscalls)
   RequestFn onRequest_;
   ClosedFn onClosed_;
   api::LineBuffer in_;

@@ -15,12 +15,13 @@
 #include <toml++/toml.h>
 
 #include "kith/common/unique_fd.h"
+#include "kith/common/error_list.h"
+#include "kith/common/toml_guard.h"
 #include "kith/identity/spiffe.h"
 
 namespace kith::daemon {
 namespace {
 
-constexpr size_t kMaxErrors = 20;
 constexpr size_t kMaxConfigFileBytes = 1 << 20;
 constexpr int64_t kMaxConnectionsLimit = 1 << 20;
 constexpr int64_t kMinTtlMs = 1000;
@@ -29,37 +30,12 @@ constexpr std::string_view kDefaultHome = "/var/lib/kith";
 constexpr std::string_view kDevHome = ".kith";
 constexpr std::string_view kDevTrustDomain = "dev.kith";
 
-// Collects "<source>:<line>:<column>: <why>" lines.
-class Errors {
+// Problems as "<source>:<line>:<column>: <why>" lines.
+class Errors : public ErrorList {
  public:
-  explicit Errors(std::string_view source) : source_(source) {}
-
-  void add(const toml::source_position& at, std::string_view why) {
-    std::string where = source_;
-    if (at.line != 0) where += ":" + std::to_string(at.line) + ":" + std::to_string(at.column);
-    addLine(where + ": " + std::string(why));
-  }
-  // For problems with no place in the file (a required key that is absent).
-  void add(std::string_view why) { addLine(source_ + ": " + std::string(why)); }
-
-  bool any() const { return count_ != 0; }
-  Status status() const {
-    std::string t = text_;
-    if (count_ > kMaxErrors) t += "\n... and " + std::to_string(count_ - kMaxErrors) + " more";
-    return Status::config(t);
-  }
-
- private:
-  void addLine(const std::string& line) {
-    ++count_;
-    if (count_ > kMaxErrors) return;
-    if (!text_.empty()) text_ += '\n';
-    text_ += line;
-  }
-
-  std::string source_;
-  std::string text_;
-  size_t count_ = 0;
+  using ErrorList::add;
+  explicit Errors(std::string_view source) : ErrorList(source) {}
+  void add(const toml::source_position& at, std::string_view why) { ErrorList::add(at.line, at.column, why); }
 };
 
 std::string_view typeName(toml::node_type t) {
@@ -443,6 +419,12 @@ Result<Config> parseConfig(std::string_view text, std::string_view sourceName,
                            const ConfigOptions& options) {
   // toml++ reports syntax errors by exception (Debian builds it with exceptions
   // on); this is before the loop runs, and nothing escapes this function.
+  if (auto hazard = findTomlHazard(text)) {
+    // Input that would crash toml++ itself (see toml_guard.h).
+    Errors errors(sourceName);
+    errors.add(hazard->line, hazard->why);
+    return errors.status();
+  }
   try {
     Errors errors(sourceName);
     toml::table root = toml::parse(text, sourceName);

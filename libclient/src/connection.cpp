@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kith/socket-api/fd_passing.h"
+#include "kith/socket-api/protocol.h"
 
 namespace kith::client {
 namespace {
@@ -19,25 +20,6 @@ namespace {
 constexpr int kMaxReplyDepth = 64;
 constexpr size_t kReadChunk = 65536;
 
-bool depthWithinLimit(std::string_view line) {
-  int depth = 0;
-  bool inString = false, escaped = false;
-  for (char c : line) {
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') inString = false;
-      continue;
-    }
-    if (c == '"') inString = true;
-    else if (c == '{' || c == '[') {
-      if (++depth > kMaxReplyDepth) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
 
 int64_t monotonicMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -213,7 +195,7 @@ Result<bool> Connection::readOnce(int timeoutMs) {
 
 Status Connection::fileLine(std::string line) {
   if (line.empty()) return Status::ok();  // tolerate blank lines
-  if (!depthWithinLimit(line)) return fail(protocolError("message from kithd nests too deep"));
+  if (!api::jsonDepthWithin(line, kMaxReplyDepth)) return fail(protocolError("message from kithd nests too deep"));
   api::Json j = api::Json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return fail(protocolError("message from kithd is not valid JSON"));
   if (!j.is_object()) return fail(protocolError("message from kithd is not a JSON object"));

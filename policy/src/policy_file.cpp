@@ -12,39 +12,13 @@
 #include <toml++/toml.h>
 
 #include "kith/common/unique_fd.h"
-#include "toml_guard.h"
+#include "kith/common/error_list.h"
+#include "kith/common/toml_guard.h"
 
 namespace kith::policy {
 namespace {
 
-constexpr size_t kMaxErrors = 20;
-
-// Collects "<source>:<line>: <why>" lines.
-class Errors {
- public:
-  explicit Errors(std::string_view source) : source_(source) {}
-
-  void add(uint32_t line, std::string_view why) {
-    ++count_;
-    if (count_ > kMaxErrors) return;
-    if (!text_.empty()) text_ += '\n';
-    text_ += source_;
-    if (line != 0) text_ += ':' + std::to_string(line);
-    text_ += ": ";
-    text_ += why;
-  }
-  bool any() const { return count_ != 0; }
-  Status status() const {
-    std::string t = text_;
-    if (count_ > kMaxErrors) t += "\n... and " + std::to_string(count_ - kMaxErrors) + " more";
-    return Status::config(t);
-  }
-
- private:
-  std::string source_;
-  std::string text_;
-  size_t count_ = 0;
-};
+using Errors = ErrorList;
 
 uint32_t lineOf(const toml::node& n) { return n.source().begin.line; }
 
@@ -342,7 +316,7 @@ Result<std::shared_ptr<const Policy>> parsePolicy(std::string_view text,
                                                   std::string_view sourceName) {
   // toml++ reports errors by exception (Debian builds it with exceptions on);
   // they end here so that none escapes to a caller (STYLE.md rule 8).
-  if (auto hazard = internal::findTomlHazard(text)) {
+  if (auto hazard = findTomlHazard(text)) {
     return Status::config(std::string(sourceName) + ":" + std::to_string(hazard->line) + ": " +
                           hazard->why);
   }

@@ -3,9 +3,13 @@
 namespace kith::api {
 namespace {
 
-// Rejects documents nested deeper than kMaxDepth while parsing, so a line of
-// 30,000 '[' can neither exhaust the stack nor cost much.
-bool depthWithinLimit(std::string_view line) {
+std::string typeName(const Json& v) { return v.type_name(); }
+
+}  // namespace
+
+// Rejects documents nested too deep before parsing, so a line of 30,000 '['
+// can neither exhaust the stack nor cost much.
+bool jsonDepthWithin(std::string_view line, int maxDepth) {
   int depth = 0;
   bool inString = false, escaped = false;
   for (char c : line) {
@@ -17,7 +21,7 @@ bool depthWithinLimit(std::string_view line) {
     }
     if (c == '"') inString = true;
     else if (c == '{' || c == '[') {
-      if (++depth > kMaxDepth) return false;
+      if (++depth > maxDepth) return false;
     } else if (c == '}' || c == ']') {
       --depth;
     }
@@ -25,12 +29,8 @@ bool depthWithinLimit(std::string_view line) {
   return true;
 }
 
-std::string typeName(const Json& v) { return v.type_name(); }
-
-}  // namespace
-
 Result<Json> parseRequest(std::string_view line) {
-  if (!depthWithinLimit(line)) {
+  if (!jsonDepthWithin(line, kMaxDepth)) {
     return Status::badRequest("request nests deeper than " + std::to_string(kMaxDepth) +
                               " levels");
   }

@@ -330,3 +330,17 @@ BOOST_AUTO_TEST_CASE(shipped_sample_file_is_valid) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(daemon_config_hazards)
+
+// Inputs that make toml++ 3.3.0 abort must be an ordinary error: a SIGHUP with
+// a mangled kithd.toml may never take the daemon down.
+BOOST_AUTO_TEST_CASE(inputs_that_crash_tomlplusplus_are_rejected_with_a_line) {
+  for (const char* text : {"machine = \"n1\"\n[{\n", "[[=\n", "a = [}\n", "machine = \"n1\"\n[ #\n"}) {
+    auto c = kith::daemon::parseConfig(text, "bad.toml");
+    BOOST_REQUIRE(!c.isOk());
+    BOOST_TEST(c.status().message().find("bad.toml:") == 0u, c.status().message());
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -23,6 +23,9 @@ using Json = nlohmann::json;
 // kMaxDepth, missing/mistyped "op") are BAD_REQUEST with a message.
 inline constexpr int kMaxDepth = 32;
 Result<Json> parseRequest(std::string_view line);
+// True if no object/array in `line` nests deeper than maxDepth (strings are
+// skipped). Cheap pre-check before parsing untrusted JSON.
+bool jsonDepthWithin(std::string_view line, int maxDepth);
 
 // {"id":..,"ok":true} with the request's id (null if none).
 Json okReply(const Json& id);

@@ -1,6 +1,6 @@
-#include "toml_guard.h"
+#include "kith/common/toml_guard.h"
 
-namespace kith::policy::internal {
+namespace kith {
 namespace {
 
 bool isBareKeyChar(char c) {
@@ -85,4 +85,4 @@ std::optional<TomlHazard> findTomlHazard(std::string_view text) {
   return std::nullopt;
 }
 
-}  // namespace kith::policy::internal
+}  // namespace kith

@@ -1,4 +1,5 @@
-// TOML input guard (private): rejects inputs that crash toml++ 3.3.0.
+// TOML input guard: rejects inputs that crash toml++ 3.3.0. Every parser of
+// untrusted TOML (policy files, kithd.toml) calls it before toml::parse.
 //
 // Debian bookworm's toml++ 3.3.0 asserts (abort in a debug build, undefined
 // behaviour under NDEBUG, where the assert becomes an optimizer assumption) when
@@ -21,7 +22,7 @@
 #include <string>
 #include <string_view>
 
-namespace kith::policy::internal {
+namespace kith {
 
 struct TomlHazard {
   uint32_t line;
@@ -31,4 +32,4 @@ struct TomlHazard {
 // The first header that toml++ would crash on, if any.
 std::optional<TomlHazard> findTomlHazard(std::string_view text);
 
-}  // namespace kith::policy::internal
+}  // namespace kith

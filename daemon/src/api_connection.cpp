@@ -96,6 +96,8 @@ void ApiConnection::updatePoll() {
 }
 
 void ApiConnection::onReadable() {
+  // Replies made while reading are flushed together at the end of the burst.
+  inRead_ = true;
   char buf[16384];
   // Bounded work per wakeup keeps one chatty client from starving others.
   for (int round = 0; round < 4 && !closed_; ++round) {
@@ -103,6 +105,7 @@ void ApiConnection::onReadable() {
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == EINTR) continue;
+      inRead_ = false;
       close();
       return;
     }
@@ -116,6 +119,7 @@ void ApiConnection::onReadable() {
     while (!closed_ && in_.next(&item)) handleLine(item);
     if (slots_.size() >= kMaxOutstanding || queuedBytes_ >= kMaxQueuedBytes) break;
   }
+  inRead_ = false;
   // Answers made synchronously while reading go out now, together.
   flush();
   updatePoll();
@@ -157,14 +161,15 @@ void ApiConnection::fillSlot(uint64_t slot, std::string line, UniqueFd fd) {
     ++firstSlot_;
   }
   // Not sent at once: arming for writability lets every reply completed in
-  // this loop iteration leave together (one syscall) on the next.
-  updatePoll();
+  // this loop iteration leave together (one syscall) on the next. Inside a
+  // read burst, onReadable flushes at its end.
+  if (!inRead_) updatePoll();
 }
 
 void ApiConnection::pushEvent(const nlohmann::json& msg, UniqueFd fd) {
   if (closed_) return;
   enqueue(api::toLine(msg), std::move(fd));
-  updatePoll();
+  if (!inRead_) updatePoll();
 }
 
 void ApiConnection::enqueue(std::string line, UniqueFd fd) {

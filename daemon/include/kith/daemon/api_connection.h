@@ -117,6 +117,7 @@ class ApiConnection : public std::enable_shared_from_this<ApiConnection> {
   uint64_t firstSlot_ = 0;  // slot number of slots_.front()
   bool closed_ = false;
   bool peerEof_ = false;
+  bool inRead_ = false;  // inside onReadable: it flushes and re-arms at the end
   std::vector<std::function<void()>> cleanups_;
 };
 

@@ -44,13 +44,15 @@ $(BIN)/kithcat: $(KITHCAT_OBJS) $(LIB)/libkith.a
 	@echo "  LD  $@"
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $(KITHCAT_OBJS) $(LIB)/libkith.a
 
-# kithctl's offline commands (policy test; later ca, host) use policy/ and
-# identity/ directly; everything that talks to the daemon goes through libkith.
-KITHCTL_OFFLINE_LIBS := $(LIB)/libkith_policy.a
+# kithctl's offline commands (policy test, ca; later host) use policy/ and
+# identity/ directly (identity needs wolfSSL and libsodium at link time);
+# everything that talks to the daemon goes through libkith.
+KITHCTL_OFFLINE_LIBS := $(LIB)/libkith_policy.a $(LIB)/libkith_identity.a
 $(BIN)/kithctl: $(KITHCTL_OBJS) $(LIB)/libkith.a $(KITHCTL_OFFLINE_LIBS)
 	@mkdir -p $(@D)
 	@echo "  LD  $@"
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $(KITHCTL_OBJS) $(KITHCTL_OFFLINE_LIBS) $(LIB)/libkith.a
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(KITHCTL_OBJS) $(KITHCTL_OFFLINE_LIBS) $(LIB)/libkith.a \
+	  $(WOLFSSL_LIBS) -lsodium
 
 LIBCLIENT_TARGETS := $(LIB)/libkith.a $(LIB)/libkith.so $(LIB)/pkgconfig/kith.pc \
                      $(BIN)/kithcat $(BIN)/kithctl

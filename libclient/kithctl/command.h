@@ -37,5 +37,7 @@ Command statusCommand();
 Command workloadsCommand();
 Command eventsCommand();
 Command policyCommand();
+Command caCommand();
+Command doctorCommand();
 
 }  // namespace kith::kithctl

@@ -19,6 +19,8 @@ const Command kCommands[] = {
     workloadsCommand(),
     eventsCommand(),
     policyCommand(),
+    caCommand(),
+    doctorCommand(),
 };
 
 void addCommonOptions(CLI::App* app, Globals* g) {

@@ -44,10 +44,11 @@ $(BIN)/kithcat: $(KITHCAT_OBJS) $(LIB)/libkith.a
 	@echo "  LD  $@"
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $(KITHCAT_OBJS) $(LIB)/libkith.a
 
-# kithctl's offline commands (policy test, ca; later host) use policy/ and
-# identity/ directly (identity needs wolfSSL and libsodium at link time);
+# kithctl's offline commands (policy test, ca; later host) use policy/,
+# identity/ and replication/ (the deleg record) directly (identity needs wolfSSL
+# and libsodium at link time);
 # everything that talks to the daemon goes through libkith.
-KITHCTL_OFFLINE_LIBS := $(LIB)/libkith_policy.a $(LIB)/libkith_identity.a
+KITHCTL_OFFLINE_LIBS := $(LIB)/libkith_policy.a $(LIB)/libkith_replication.a $(LIB)/libkith_identity.a
 $(BIN)/kithctl: $(KITHCTL_OBJS) $(LIB)/libkith.a $(KITHCTL_OFFLINE_LIBS)
 	@mkdir -p $(@D)
 	@echo "  LD  $@"

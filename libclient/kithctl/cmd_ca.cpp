@@ -32,6 +32,8 @@
 #include "kith/identity/cert.h"
 #include "kith/identity/csr.h"
 #include "kith/identity/spiffe.h"
+#include "kith/replication/record.h"
+#include "kith/replication/signer.h"
 
 namespace kith::kithctl {
 namespace {
@@ -40,6 +42,9 @@ namespace id = kith::identity;
 using nlohmann::json;
 
 inline constexpr const char* kCsrFile = "node.csr";
+// The root-signed deleg record binding the machine to its node key
+// (docs/REPLICATION.md): one signed line, what a node sends in HELLO.
+inline constexpr const char* kDelegFile = "deleg";
 
 struct Args {
   std::string trustDomain, out, caDir, machine, csr;
@@ -221,6 +226,7 @@ std::vector<std::pair<std::string, std::string>> nodeFiles(const NodeFacts& f, c
   files.push_back({std::string(id::kBundleFile), "trust bundle (the root certificate)"});
   files.push_back({std::string(id::kMachineFile), machine});
   files.push_back({std::string(id::kTrustDomainFile), trustDomain});
+  files.push_back({kDelegFile, "root-signed deleg record: " + machine + " -> this node key"});
   return files;
 }
 
@@ -235,7 +241,7 @@ int reportNode(const Globals& g, const std::string& verb, const std::string& mac
                               {"serial", f.cert.serialHex},
                               {"not_before", f.cert.notBefore},
                               {"not_after", f.cert.notAfter},
-                              {"deleg", false},
+                              {"deleg", join(dir, kDelegFile)},
                               {"files", fileNames(files)}})
                             .dump()
                             .c_str());
@@ -246,6 +252,17 @@ int reportNode(const Globals& g, const std::string& verb, const std::string& mac
   listFiles(files);
   std::printf("node public key: %s\n", f.publicKeyHex.c_str());
   return kExitOk;
+}
+
+// Writes DIR/deleg: `S <notBefore> <notAfter> 1 <sig> A TD . MACHINE deleg SEQ 1 <key>`,
+// signed by the root, valid as long as the node certificate, seq = now (a
+// reissue always outranks the record it replaces).
+Status writeDeleg(const id::CertificateAuthority& ca, const std::string& machine, const std::string& dir,
+                  const NodeFacts& f) {
+  auto seq = static_cast<uint64_t>(systemClock().nowMicros() / 1'000'000);
+  replication::Record r = replication::makeDeleg(ca.trustDomain(), machine, seq, f.cert.publicKey);
+  KITH_RETURN_IF_ERROR(replication::sign(r, ca.key(), f.cert.notBefore, f.cert.notAfter));
+  return writeFile(join(dir, kDelegFile), r.line + "\n", 0644);
 }
 
 // ---- ca issue-node ------------------------------------------------------------
@@ -265,6 +282,10 @@ int issueNode(const Globals& g, const Args& a) {
   if (!node) return refusedWith(g, node.status());
   auto f = describeNode(node->certPem);
   if (!f) return refusedWith(g, f.status());
+  auto ca = id::loadCa(a.caDir);
+  if (!ca) return refusedWith(g, ca.status());
+  Status d = writeDeleg(*ca, a.machine, a.out, *f);
+  if (!d.isOk()) return refusedWith(g, d);
   int rc = reportNode(g, a.replace ? "issued (replacing any previous one)" : "issued", a.machine, a.out, *f,
                       nodeFiles(*f, a.machine, node->trustDomain, true));
   if (!g.json) {
@@ -322,7 +343,7 @@ int csr(const Globals& g, const Args& a) {
                     {kCsrFile, "certificate request: send it to the CA"}});
   std::printf("node public key: %s\n", pub.c_str());
   std::printf("next, on the CA: kithctl ca sign-csr node.csr --machine %s --ca CA_DIR --out OUT\n"
-              "      then copy OUT/{node.crt,node-ca.crt,ca.crt,machine,trust_domain} into %s\n",
+              "      then copy OUT/{node.crt,node-ca.crt,ca.crt,machine,trust_domain,deleg} into %s\n",
               a.machine.c_str(), a.out.c_str());
   return kExitOk;
 }
@@ -371,6 +392,8 @@ int signCsr(const Globals& g, const Args& a) {
   }
   auto f = describeNode(*cert);
   if (!f) return refusedWith(g, f.status());
+  Status d = writeDeleg(*ca, a.machine, a.out, *f);
+  if (!d.isOk()) return refusedWith(g, d);
   int rc = reportNode(g, "signed", a.machine, a.out, *f, nodeFiles(*f, a.machine, ca->trustDomain(), false));
   if (!g.json) {
     if (withKey) {

@@ -28,6 +28,8 @@ struct Store::Writer {
   Stmt putWorkload;
   Stmt deleteWorkload;
   Stmt putKv;
+  Stmt putRecord;
+  Stmt deleteRecord;
 };
 
 void Store::SqliteCloser::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -180,6 +182,11 @@ Result<std::unique_ptr<Store>> Store::openWithMigrationsForTest(const std::strin
       {&w->putKv, "kv.insert",
        "INSERT INTO kv(key, value) VALUES(?1, ?2) "
        "ON CONFLICT(key) DO UPDATE SET value = excluded.value"},
+      {&w->putRecord, "records.upsert",
+       "INSERT INTO records(zone, subject, seq, line, valid_until) VALUES(?1, ?2, ?3, ?4, ?5) "
+       "ON CONFLICT(zone, subject) DO UPDATE SET seq = excluded.seq, line = excluded.line, "
+       "valid_until = excluded.valid_until WHERE excluded.seq > records.seq"},
+      {&w->deleteRecord, "records.delete", "DELETE FROM records WHERE zone = ?1 AND subject = ?2"},
   };
   for (auto& s : stmts) {
     auto p = prepare(w->db.get(), s.what, s.sql);
@@ -257,6 +264,32 @@ void Store::deleteWorkload(std::string address, Done done) {
 
 void Store::putKv(std::string key, std::string value, Done done) {
   enqueue(Op{PutKv{std::move(key), std::move(value)}, std::move(done)});
+}
+
+void Store::putRecord(RecordRow row, Done done) { enqueue(Op{std::move(row), std::move(done)}); }
+
+void Store::deleteRecord(std::string zone, std::string subject, Done done) {
+  enqueue(Op{DeleteRecord{std::move(zone), std::move(subject)}, std::move(done)});
+}
+
+Result<std::vector<RecordRow>> Store::loadRecords() {
+  if (!readDb_) return Status::storage("records.load", "store closed");
+  auto q = Stmt::prepare(readDb_.get(), "records.load",
+                         "SELECT zone, subject, seq, line, valid_until FROM records ORDER BY zone, subject");
+  if (!q) return q.status();
+  std::vector<RecordRow> rows;
+  Status st;
+  while (q->step(&st)) {
+    RecordRow r;
+    r.zone = q->columnText(0);
+    r.subject = q->columnText(1);
+    r.seq = q->columnInt(2);
+    r.line = q->columnText(3);
+    r.validUntil = q->columnInt(4);
+    rows.push_back(std::move(r));
+  }
+  if (!st.isOk()) return st;
+  return rows;
 }
 
 void Store::enqueue(Op op) {
@@ -346,6 +379,12 @@ void Store::commitBatch(std::vector<Op>& batch, std::vector<Status>& results) {
     } else if (auto* del = std::get_if<DeleteWorkload>(&batch[i].what)) {
       stmt = &w.deleteWorkload;
       stmt->bind(1, del->address);
+    } else if (auto* rec = std::get_if<RecordRow>(&batch[i].what)) {
+      stmt = &w.putRecord;
+      stmt->bind(1, rec->zone).bind(2, rec->subject).bind(3, rec->seq).bind(4, rec->line).bind(5, rec->validUntil);
+    } else if (auto* drec = std::get_if<DeleteRecord>(&batch[i].what)) {
+      stmt = &w.deleteRecord;
+      stmt->bind(1, drec->zone).bind(2, drec->subject);
     } else {
       auto& kv = std::get<PutKv>(batch[i].what);
       stmt = &w.putKv;

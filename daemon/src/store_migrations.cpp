@@ -41,6 +41,21 @@ CREATE TABLE kv (
 );
 )sql";
 
+// Replicated records (docs/REPLICATION.md): the latest signed record per
+// (zone, subject), as its signed line. The seq guard in the upsert keeps an
+// older record from ever replacing a newer one, whatever the caller does.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE records (
+  zone        TEXT    NOT NULL,
+  subject     TEXT    NOT NULL,
+  seq         INTEGER NOT NULL,
+  line        TEXT    NOT NULL,
+  valid_until INTEGER NOT NULL,
+  PRIMARY KEY (zone, subject)
+) WITHOUT ROWID;
+CREATE INDEX records_valid_until ON records(valid_until);
+)sql";
+
 // -1: no meta table (a new, empty database is version 0).
 Result<int> readVersion(sqlite3* db, const std::string& path) {
   auto hasMeta = sqlite::Stmt::prepare(
@@ -86,8 +101,9 @@ Result<int> readVersion(sqlite3* db, const std::string& path) {
 const std::vector<Migration>& storeMigrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "workloads and kv", kSchemaV1},
-      // Later steps (replicated records, hosts/vhosts) are appended here; a
-      // step is never edited once released.
+      {2, "replicated records", kSchemaV2},
+      // Later steps (hosts/vhosts) are appended here; a step is never edited
+      // once released.
   };
   return kMigrations;
 }

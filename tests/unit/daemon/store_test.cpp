@@ -223,39 +223,42 @@ BOOST_AUTO_TEST_CASE(put_replaces_same_address_and_delete_removes) {
   BOOST_TEST((rows[0] == a));
 }
 
-BOOST_AUTO_TEST_CASE(migration_2_upgrades_a_v1_file_and_v1_code_refuses_it) {
+BOOST_AUTO_TEST_CASE(a_new_migration_upgrades_an_existing_file_and_older_code_refuses_it) {
   TempDir dir;
   TestLoop loop;
   const std::string path = dir.file("state.db");
+  const int current = kith::daemon::storeMigrations().back().version;
+  const int next = current + 1;
   {
     auto store = openOk(path, loop);
-    BOOST_TEST(store->schemaVersion() == 1);
+    BOOST_TEST(store->schemaVersion() == current);
     Acks acks;
     store->putWorkload(makeRow(7), acks.done());
     BOOST_REQUIRE(loop.runUntil([&] { return acks.delivered() == 1; }));
   }
-  std::vector<Migration> v2 = {
-      {2, "hosts",
+  std::vector<Migration> up = {
+      {next, "hosts",
        "CREATE TABLE hosts (host_id BLOB PRIMARY KEY NOT NULL, name TEXT NOT NULL);"
        "ALTER TABLE workloads ADD COLUMN note TEXT NOT NULL DEFAULT '';"}};
   {
-    auto s = Store::openWithMigrationsForTest(path, loop.post(), v2);
+    auto s = Store::openWithMigrationsForTest(path, loop.post(), up);
     BOOST_REQUIRE_MESSAGE(s.isOk(), s.status().toString());
-    BOOST_TEST((*s)->schemaVersion() == 2);
+    BOOST_TEST((*s)->schemaVersion() == next);
     auto rows = load(**s);
     BOOST_REQUIRE(rows.size() == 1u);
     BOOST_TEST((rows[0] == makeRow(7)));
   }
   {
     // Opening again with the same code is a no-op upgrade.
-    auto s = Store::openWithMigrationsForTest(path, loop.post(), v2);
+    auto s = Store::openWithMigrationsForTest(path, loop.post(), up);
     BOOST_REQUIRE(s.isOk());
-    BOOST_TEST((*s)->schemaVersion() == 2);
+    BOOST_TEST((*s)->schemaVersion() == next);
   }
   auto old = Store::open(path, loop.post());
   BOOST_REQUIRE(!old.isOk());
   BOOST_TEST((old.status().code() == Code::kStorage));
-  BOOST_TEST(old.status().message().find("schema version 2 is newer") != std::string::npos,
+  BOOST_TEST(old.status().message().find("schema version " + std::to_string(next) + " is newer") !=
+                 std::string::npos,
              old.status().message());
   BOOST_TEST(old.status().message().find(path) != std::string::npos);
 }
@@ -264,28 +267,56 @@ BOOST_AUTO_TEST_CASE(failed_migration_leaves_the_previous_version) {
   TempDir dir;
   TestLoop loop;
   const std::string path = dir.file("state.db");
+  const int current = kith::daemon::storeMigrations().back().version;
+  const int next = current + 1;
   { openOk(path, loop); }
   std::vector<Migration> bad = {
-      {2, "broken", "CREATE TABLE t2 (x INTEGER); CREATE TABLE workloads (y INTEGER);"}};
+      {next, "broken", "CREATE TABLE t2 (x INTEGER); CREATE TABLE workloads (y INTEGER);"}};
   auto s = Store::openWithMigrationsForTest(path, loop.post(), bad);
   BOOST_REQUIRE(!s.isOk());
-  BOOST_TEST(s.status().message().find("migration 2 (broken)") != std::string::npos,
+  BOOST_TEST(s.status().message().find("migration " + std::to_string(next) + " (broken)") != std::string::npos,
              s.status().message());
   auto again = openOk(path, loop);
-  BOOST_TEST(again->schemaVersion() == 1);
-  // t2 was rolled back with the failed step, so a corrected step 2 can create it.
-  std::vector<Migration> good = {{2, "fixed", "CREATE TABLE t2 (x INTEGER);"}};
+  BOOST_TEST(again->schemaVersion() == current);
+  // t2 was rolled back with the failed step, so a corrected step can create it.
+  std::vector<Migration> good = {{next, "fixed", "CREATE TABLE t2 (x INTEGER);"}};
   again.reset();
   auto fixed = Store::openWithMigrationsForTest(path, loop.post(), good);
   BOOST_REQUIRE_MESSAGE(fixed.isOk(), fixed.status().toString());
-  BOOST_TEST((*fixed)->schemaVersion() == 2);
+  BOOST_TEST((*fixed)->schemaVersion() == next);
+}
+
+BOOST_AUTO_TEST_CASE(records_keep_the_newest_seq_per_zone_and_subject) {
+  TempDir dir;
+  TestLoop loop;
+  const std::string path = dir.file("state.db");
+  using kith::daemon::RecordRow;
+  {
+    auto store = openOk(path, loop);
+    Acks acks;
+    store->putRecord(RecordRow{"n1", "a.b.c.d.n1", 5, "S ... seq5", 100}, acks.done());
+    store->putRecord(RecordRow{"n1", "a.b.c.d.n1", 3, "S ... seq3", 100}, acks.done());  // older: ignored
+    store->putRecord(RecordRow{"n1", "a.b.c.d.n1", 5, "S ... replay", 100}, acks.done());  // same: ignored
+    store->putRecord(RecordRow{"n2", "x.y.z.w.n2", 1, "S ... other", 200}, acks.done());
+    store->putRecord(RecordRow{"n2", "gone.y.z.w.n2", 1, "S ... gone", 200}, acks.done());
+    store->deleteRecord("n2", "gone.y.z.w.n2", acks.done());
+    BOOST_REQUIRE(loop.runUntil([&] { return acks.delivered() == 6; }));
+    for (size_t i = 0; i < 6; ++i) BOOST_TEST(acks.statuses[i].isOk());
+  }
+  auto store = openOk(path, loop);
+  auto rows = store->loadRecords();
+  BOOST_REQUIRE(rows.isOk());
+  BOOST_REQUIRE(rows->size() == 2u);
+  BOOST_TEST(((*rows)[0] == RecordRow{"n1", "a.b.c.d.n1", 5, "S ... seq5", 100}));
+  BOOST_TEST(((*rows)[1] == RecordRow{"n2", "x.y.z.w.n2", 1, "S ... other", 200}));
 }
 
 BOOST_AUTO_TEST_CASE(migrations_with_a_gap_are_refused) {
   TempDir dir;
   TestLoop loop;
+  const int skip = kith::daemon::storeMigrations().back().version + 2;
   auto s = Store::openWithMigrationsForTest(dir.file("state.db"), loop.post(),
-                                            {{3, "skips two", "SELECT 1;"}});
+                                            {{skip, "skips one", "SELECT 1;"}});
   BOOST_REQUIRE(!s.isOk());
   BOOST_TEST(s.status().message().find("not numbered") != std::string::npos);
 }

@@ -100,6 +100,16 @@ struct WorkloadRow {
 // One schema step. Versions are consecutive from 1; `sql` may hold several
 // statements and runs inside one transaction together with the schema_version
 // update, so a step is applied entirely or not at all.
+// A replicated record as stored: the latest signed line per (zone, subject).
+struct RecordRow {
+  std::string zone;
+  std::string subject;
+  int64_t seq = 0;
+  std::string line;        // the signed record, as received
+  int64_t validUntil = 0;  // unix seconds, for reaping
+  bool operator==(const RecordRow&) const = default;
+};
+
 struct Migration {
   int version = 0;
   std::string name;
@@ -166,6 +176,12 @@ class Store {
   // Deleting an absent address is ok.
   void deleteWorkload(std::string address, Done done);
   void putKv(std::string key, std::string value, Done done);
+  // Stores a record unless one with a higher or equal seq is held for its
+  // (zone, subject) (then Done still gets ok: nothing newer is lost).
+  void putRecord(RecordRow row, Done done);
+  void deleteRecord(std::string zone, std::string subject, Done done);
+  // Startup read, like loadWorkloads.
+  Result<std::vector<RecordRow>> loadRecords();
 
   // Drains queued writes, joins the writer thread, closes the database.
   // Idempotent; also run by the destructor.
@@ -190,8 +206,12 @@ class Store {
     std::string key;
     std::string value;
   };
+  struct DeleteRecord {
+    std::string zone;
+    std::string subject;
+  };
   struct Op {
-    std::variant<WorkloadRow, DeleteWorkload, PutKv> what;
+    std::variant<WorkloadRow, DeleteWorkload, PutKv, RecordRow, DeleteRecord> what;
     Done done;
   };
   struct Writer;  // the writer connection and its prepared statements

@@ -63,7 +63,9 @@ struct Record {
   std::string zone;     // the machine that speaks for the record; "." for the root
   std::string subject;  // a machine name or a five-label address
   ObjType objtype = ObjType::kSrv;
-  uint64_t seq = 0;     // per origin (zone), only grows; covered by the signature
+  // Per origin (zone), only grows; covered by the signature. At least 1: 0 is
+  // what a version vector holds for "nothing seen".
+  uint64_t seq = 0;
   std::vector<std::string> values;  // the tokens after seq
 
   // Set by sign() or parseSigned(); 0 / empty on an unsigned record.

@@ -115,8 +115,9 @@ class Report {
   std::vector<Check> checks_;
 };
 
+// "10 days" (to the nearest day), "5 hours" under a day.
 std::string days(int64_t seconds) {
-  int64_t d = seconds / id::kDaySeconds;
+  int64_t d = (seconds + id::kDaySeconds / 2) / id::kDaySeconds;
   if (d >= 1) return std::to_string(d) + (d == 1 ? " day" : " days");
   return std::to_string(seconds / 3600) + " hours";
 }

@@ -77,6 +77,13 @@ RecordSet::Outcome RecordSet::offer(Record r, std::optional<Record>* previous) {
   return outcome;
 }
 
+RecordSet::Outcome RecordSet::classify(const Record& r) const {
+  const Record* held = find(r.zone, r.subject, r.objtype);
+  if (!held) return Outcome::kStored;
+  if (r.seq == held->seq) return Outcome::kReplayed;
+  return r.seq < held->seq ? Outcome::kRolledBack : Outcome::kReplaced;
+}
+
 const Record* RecordSet::find(std::string_view zone, std::string_view subject,
                               ObjType type) const {
   auto zit = zones_.find(zone);

@@ -77,6 +77,17 @@ BOOST_AUTO_TEST_CASE(older_seq_is_a_rollback_and_changes_nothing) {
   BOOST_TEST(set.maxSeq("node1") == 5u);
 }
 
+BOOST_AUTO_TEST_CASE(classify_predicts_offer_without_storing) {
+  RecordSet set;
+  BOOST_TEST(outcome(set.classify(srv("node1", kAddr, 5))) == "stored");
+  BOOST_TEST(set.size() == 0u);
+  set.offer(srv("node1", kAddr, 5));
+  BOOST_TEST(outcome(set.classify(srv("node1", kAddr, 5))) == "replayed");
+  BOOST_TEST(outcome(set.classify(srv("node1", kAddr, 4))) == "rolled_back");
+  BOOST_TEST(outcome(set.classify(gone("node1", kAddr, 6))) == "replaced");
+  BOOST_TEST(set.find("node1", kAddr, ObjType::kSrv)->seq == 5u);
+}
+
 BOOST_AUTO_TEST_CASE(gone_replaces_srv_and_a_later_srv_replaces_gone) {
   RecordSet set;
   set.offer(srv("node1", kAddr, 5));

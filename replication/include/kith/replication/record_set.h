@@ -45,6 +45,9 @@ class RecordSet {
   // the old record is moved to *previous when given). Otherwise the set is
   // unchanged: kReplayed (same seq) or kRolledBack (held seq is higher).
   Outcome offer(Record r, std::optional<Record>* previous = nullptr);
+  // What offer(r) would answer, without storing. Cheap (no signature check),
+  // so a receiver can drop replays and rollbacks before paying for verify().
+  Outcome classify(const Record& r) const;
 
   // The record held in the slot of `type` (kSrv and kGone find the same one).
   const Record* find(std::string_view zone, std::string_view subject, ObjType type) const;

@@ -207,7 +207,9 @@ BOOST_AUTO_TEST_CASE(bad_enumerations_and_endpoints_are_rejected) {
   m = parseErr(kMinimal + "[replication]\nlisten = \"127.0.0.1:7401\"\n"
                           "seeds = [\"abababababababababababababababababababababababababababababababab@tcp://a:1\", \"abababababababababababababababababababababababababababababababab@tcp://b\"]\n");
   BOOST_TEST(contains(m, ":4:10: replication.listen: '127.0.0.1:7401': expected tcp://HOST:PORT"), m);
-  BOOST_TEST(contains(m, ":5:23: replication.seeds[1]: 'abababababababababababababababababababababababababababababababab@tcp://b': expected HOST:PORT"), m);
+  BOOST_TEST(contains(m, ":5:88: replication.seeds[1]: 'abababababababababababababababababababababababababababababababab@tcp://b': expected HOST:PORT"), m);
+  m = parseErr(kMinimal + "[replication]\nseeds = [\"tcp://a:1\"]\n");
+  BOOST_TEST(contains(m, ":4:10: replication.seeds[0]: 'tcp://a:1': expected NODEKEY@tcp://HOST:PORT"), m);
   m = parseErr(kMinimal + "[api]\nadmin_group = \"-x y\"\nsocket = \"\"\n");
   BOOST_TEST(contains(m, ":4:15: api.admin_group: '-x y' is not a group name"), m);
   BOOST_TEST(contains(m, ":5:10: api.socket: expected a path, got an empty string"), m);

@@ -183,10 +183,11 @@ Result<std::unique_ptr<Store>> Store::openWithMigrationsForTest(const std::strin
        "INSERT INTO kv(key, value) VALUES(?1, ?2) "
        "ON CONFLICT(key) DO UPDATE SET value = excluded.value"},
       {&w->putRecord, "records.upsert",
-       "INSERT INTO records(zone, subject, seq, line, valid_until) VALUES(?1, ?2, ?3, ?4, ?5) "
-       "ON CONFLICT(zone, subject) DO UPDATE SET seq = excluded.seq, line = excluded.line, "
+       "INSERT INTO records(zone, subject, slot, seq, line, valid_until) VALUES(?1, ?2, ?3, ?4, ?5, ?6) "
+       "ON CONFLICT(zone, subject, slot) DO UPDATE SET seq = excluded.seq, line = excluded.line, "
        "valid_until = excluded.valid_until WHERE excluded.seq > records.seq"},
-      {&w->deleteRecord, "records.delete", "DELETE FROM records WHERE zone = ?1 AND subject = ?2"},
+      {&w->deleteRecord, "records.delete",
+       "DELETE FROM records WHERE zone = ?1 AND subject = ?2 AND slot = ?3"},
   };
   for (auto& s : stmts) {
     auto p = prepare(w->db.get(), s.what, s.sql);
@@ -268,14 +269,15 @@ void Store::putKv(std::string key, std::string value, Done done) {
 
 void Store::putRecord(RecordRow row, Done done) { enqueue(Op{std::move(row), std::move(done)}); }
 
-void Store::deleteRecord(std::string zone, std::string subject, Done done) {
-  enqueue(Op{DeleteRecord{std::move(zone), std::move(subject)}, std::move(done)});
+void Store::deleteRecord(std::string zone, std::string subject, std::string slot, Done done) {
+  enqueue(Op{DeleteRecord{std::move(zone), std::move(subject), std::move(slot)}, std::move(done)});
 }
 
 Result<std::vector<RecordRow>> Store::loadRecords() {
   if (!readDb_) return Status::storage("records.load", "store closed");
   auto q = Stmt::prepare(readDb_.get(), "records.load",
-                         "SELECT zone, subject, seq, line, valid_until FROM records ORDER BY zone, subject");
+                         "SELECT zone, subject, slot, seq, line, valid_until FROM records "
+                         "ORDER BY zone, subject, slot");
   if (!q) return q.status();
   std::vector<RecordRow> rows;
   Status st;
@@ -283,9 +285,10 @@ Result<std::vector<RecordRow>> Store::loadRecords() {
     RecordRow r;
     r.zone = q->columnText(0);
     r.subject = q->columnText(1);
-    r.seq = q->columnInt(2);
-    r.line = q->columnText(3);
-    r.validUntil = q->columnInt(4);
+    r.slot = q->columnText(2);
+    r.seq = q->columnInt(3);
+    r.line = q->columnText(4);
+    r.validUntil = q->columnInt(5);
     rows.push_back(std::move(r));
   }
   if (!st.isOk()) return st;
@@ -381,10 +384,15 @@ void Store::commitBatch(std::vector<Op>& batch, std::vector<Status>& results) {
       stmt->bind(1, del->address);
     } else if (auto* rec = std::get_if<RecordRow>(&batch[i].what)) {
       stmt = &w.putRecord;
-      stmt->bind(1, rec->zone).bind(2, rec->subject).bind(3, rec->seq).bind(4, rec->line).bind(5, rec->validUntil);
+      stmt->bind(1, rec->zone)
+          .bind(2, rec->subject)
+          .bind(3, rec->slot)
+          .bind(4, rec->seq)
+          .bind(5, rec->line)
+          .bind(6, rec->validUntil);
     } else if (auto* drec = std::get_if<DeleteRecord>(&batch[i].what)) {
       stmt = &w.deleteRecord;
-      stmt->bind(1, drec->zone).bind(2, drec->subject);
+      stmt->bind(1, drec->zone).bind(2, drec->subject).bind(3, drec->slot);
     } else {
       auto& kv = std::get<PutKv>(batch[i].what);
       stmt = &w.putKv;

@@ -42,16 +42,20 @@ CREATE TABLE kv (
 )sql";
 
 // Replicated records (docs/REPLICATION.md): the latest signed record per
-// (zone, subject), as its signed line. The seq guard in the upsert keeps an
-// older record from ever replacing a newer one, whatever the caller does.
+// (zone, subject, slot), as its signed line. The slot is the object type,
+// except that `srv` and `gone` share the slot `srv` (a tombstone replaces its
+// registration). The seq guard in the upsert keeps an older record from ever
+// replacing a newer one, whatever the caller does; seqs above 2^63-1 are not
+// stored (callers refuse them).
 constexpr const char* kSchemaV2 = R"sql(
 CREATE TABLE records (
   zone        TEXT    NOT NULL,
   subject     TEXT    NOT NULL,
+  slot        TEXT    NOT NULL,
   seq         INTEGER NOT NULL,
   line        TEXT    NOT NULL,
   valid_until INTEGER NOT NULL,
-  PRIMARY KEY (zone, subject)
+  PRIMARY KEY (zone, subject, slot)
 ) WITHOUT ROWID;
 CREATE INDEX records_valid_until ON records(valid_until);
 )sql";

@@ -286,7 +286,7 @@ BOOST_AUTO_TEST_CASE(failed_migration_leaves_the_previous_version) {
   BOOST_TEST((*fixed)->schemaVersion() == next);
 }
 
-BOOST_AUTO_TEST_CASE(records_keep_the_newest_seq_per_zone_and_subject) {
+BOOST_AUTO_TEST_CASE(records_keep_the_newest_seq_per_zone_subject_and_slot) {
   TempDir dir;
   TestLoop loop;
   const std::string path = dir.file("state.db");
@@ -294,21 +294,23 @@ BOOST_AUTO_TEST_CASE(records_keep_the_newest_seq_per_zone_and_subject) {
   {
     auto store = openOk(path, loop);
     Acks acks;
-    store->putRecord(RecordRow{"n1", "a.b.c.d.n1", 5, "S ... seq5", 100}, acks.done());
-    store->putRecord(RecordRow{"n1", "a.b.c.d.n1", 3, "S ... seq3", 100}, acks.done());  // older: ignored
-    store->putRecord(RecordRow{"n1", "a.b.c.d.n1", 5, "S ... replay", 100}, acks.done());  // same: ignored
-    store->putRecord(RecordRow{"n2", "x.y.z.w.n2", 1, "S ... other", 200}, acks.done());
-    store->putRecord(RecordRow{"n2", "gone.y.z.w.n2", 1, "S ... gone", 200}, acks.done());
-    store->deleteRecord("n2", "gone.y.z.w.n2", acks.done());
-    BOOST_REQUIRE(loop.runUntil([&] { return acks.delivered() == 6; }));
-    for (size_t i = 0; i < 6; ++i) BOOST_TEST(acks.statuses[i].isOk());
+    store->putRecord(RecordRow{"n1", "a.b.c.d.n1", "srv", 5, "S ... seq5", 100}, acks.done());
+    store->putRecord(RecordRow{"n1", "a.b.c.d.n1", "srv", 3, "S ... seq3", 100}, acks.done());  // older: ignored
+    store->putRecord(RecordRow{"n1", "a.b.c.d.n1", "srv", 5, "S ... replay", 100}, acks.done());  // same: ignored
+    store->putRecord(RecordRow{"n1", "n1", "infra", 2, "S ... infra", 100}, acks.done());
+    store->putRecord(RecordRow{"n1", "n1", "ip4", 4, "S ... ip4", 100}, acks.done());  // same subject, own slot
+    store->putRecord(RecordRow{"n2", "gone.y.z.w.n2", "srv", 1, "S ... gone", 200}, acks.done());
+    store->deleteRecord("n2", "gone.y.z.w.n2", "srv", acks.done());
+    BOOST_REQUIRE(loop.runUntil([&] { return acks.delivered() == 7; }));
+    for (size_t i = 0; i < 7; ++i) BOOST_TEST(acks.statuses[i].isOk());
   }
   auto store = openOk(path, loop);
   auto rows = store->loadRecords();
   BOOST_REQUIRE(rows.isOk());
-  BOOST_REQUIRE(rows->size() == 2u);
-  BOOST_TEST(((*rows)[0] == RecordRow{"n1", "a.b.c.d.n1", 5, "S ... seq5", 100}));
-  BOOST_TEST(((*rows)[1] == RecordRow{"n2", "x.y.z.w.n2", 1, "S ... other", 200}));
+  BOOST_REQUIRE(rows->size() == 3u);
+  BOOST_TEST(((*rows)[0] == RecordRow{"n1", "a.b.c.d.n1", "srv", 5, "S ... seq5", 100}));
+  BOOST_TEST(((*rows)[1] == RecordRow{"n1", "n1", "infra", 2, "S ... infra", 100}));
+  BOOST_TEST(((*rows)[2] == RecordRow{"n1", "n1", "ip4", 4, "S ... ip4", 100}));
 }
 
 BOOST_AUTO_TEST_CASE(migrations_with_a_gap_are_refused) {

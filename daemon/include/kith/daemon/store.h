@@ -100,10 +100,12 @@ struct WorkloadRow {
 // One schema step. Versions are consecutive from 1; `sql` may hold several
 // statements and runs inside one transaction together with the schema_version
 // update, so a step is applied entirely or not at all.
-// A replicated record as stored: the latest signed line per (zone, subject).
+// A replicated record as stored: the latest signed line per (zone, subject,
+// slot); slot = the object type, `srv` for both srv and gone.
 struct RecordRow {
   std::string zone;
   std::string subject;
+  std::string slot;
   int64_t seq = 0;
   std::string line;        // the signed record, as received
   int64_t validUntil = 0;  // unix seconds, for reaping
@@ -179,7 +181,7 @@ class Store {
   // Stores a record unless one with a higher or equal seq is held for its
   // (zone, subject) (then Done still gets ok: nothing newer is lost).
   void putRecord(RecordRow row, Done done);
-  void deleteRecord(std::string zone, std::string subject, Done done);
+  void deleteRecord(std::string zone, std::string subject, std::string slot, Done done);
   // Startup read, like loadWorkloads.
   Result<std::vector<RecordRow>> loadRecords();
 
@@ -209,6 +211,7 @@ class Store {
   struct DeleteRecord {
     std::string zone;
     std::string subject;
+    std::string slot;
   };
   struct Op {
     std::variant<WorkloadRow, DeleteWorkload, PutKv, RecordRow, DeleteRecord> what;

@@ -374,16 +374,20 @@ void Parser::parse(const toml::table& root, const ConfigOptions& options, Config
   if (const toml::node* n = stringArray(rep, "replication", "seeds", &c->replication.seeds)) {
     const toml::array& arr = *n->as_array();
     for (size_t i = 0; i < c->replication.seeds.size(); ++i) {
-      // KEY@tcp://HOST:PORT: the seed's node public key (64 hex digits) is what
-      // its CURVE server key derives from; without it no encrypted link can be made.
+      // MACHINE=NODEKEY@tcp://HOST:PORT: the seed's machine name and node public
+      // key (64 hex digits), from which its CURVE server key derives; without
+      // them no encrypted, authenticated link can be made.
       std::string_view seed = c->replication.seeds[i];
+      auto eq = seed.find('=');
       auto at = seed.find('@');
-      bool keyOk = at == 64 && seed.substr(0, 64).find_first_not_of("0123456789abcdefABCDEF") == std::string_view::npos;
-      if (!keyOk) {
+      bool shapeOk = eq != std::string_view::npos && at == eq + 65 &&
+                     identity::isValidMachineName(seed.substr(0, eq)) &&
+                     seed.substr(eq + 1, 64).find_first_not_of("0123456789abcdefABCDEF") == std::string_view::npos;
+      if (!shapeOk) {
         invalid(arr.get(i), "replication.seeds[" + std::to_string(i) + "]",
                 "'" + c->replication.seeds[i] +
-                    "': expected NODEKEY@tcp://HOST:PORT (the seed's node public key in 64 hex digits, "
-                    "from `kithctl status` on that machine)");
+                    "': expected MACHINE=NODEKEY@tcp://HOST:PORT (the seed's machine name and node "
+                    "public key in 64 hex digits; `kithctl status` on that machine prints it)");
         continue;
       }
       if (!validTcpEndpoint(seed.substr(at + 1), /*allowPortZero=*/false, &why)) {

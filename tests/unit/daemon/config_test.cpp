@@ -83,7 +83,7 @@ level = "debug"
 file = "/etc/kith/policy.toml"
 [replication]
 listen = "tcp://0.0.0.0:7401"
-seeds = ["abababababababababababababababababababababababababababababababab@tcp://10.0.0.2:7401", "abababababababababababababababababababababababababababababababab@tcp://[fd00::3]:7401"]
+seeds = ["n2=abababababababababababababababababababababababababababababababab@tcp://10.0.0.2:7401", "n3=abababababababababababababababababababababababababababababababab@tcp://[fd00::3]:7401"]
 [broker]
 listen = "0.0.0.0:7402"
 )");
@@ -105,7 +105,7 @@ listen = "0.0.0.0:7402"
   BOOST_TEST(c.policy.file == "/etc/kith/policy.toml");
   BOOST_TEST(c.replication.listen == "tcp://0.0.0.0:7401");
   BOOST_TEST((c.replication.seeds ==
-              std::vector<std::string>{"abababababababababababababababababababababababababababababababab@tcp://10.0.0.2:7401", "abababababababababababababababababababababababababababababababab@tcp://[fd00::3]:7401"}));
+              std::vector<std::string>{"n2=abababababababababababababababababababababababababababababababab@tcp://10.0.0.2:7401", "n3=abababababababababababababababababababababababababababababababab@tcp://[fd00::3]:7401"}));
   BOOST_TEST(c.broker.listen == "0.0.0.0:7402");
 }
 
@@ -205,11 +205,11 @@ BOOST_AUTO_TEST_CASE(bad_enumerations_and_endpoints_are_rejected) {
   BOOST_TEST(contains(m, ":4:10: log.format: 'xml' is not one of json, text, auto"), m);
   BOOST_TEST(contains(m, ":5:9: log.level: 'loud' is not one of debug, info, warn, error"), m);
   m = parseErr(kMinimal + "[replication]\nlisten = \"127.0.0.1:7401\"\n"
-                          "seeds = [\"abababababababababababababababababababababababababababababababab@tcp://a:1\", \"abababababababababababababababababababababababababababababababab@tcp://b\"]\n");
+                          "seeds = [\"a=abababababababababababababababababababababababababababababababab@tcp://a:1\", \"b=abababababababababababababababababababababababababababababababab@tcp://b\"]\n");
   BOOST_TEST(contains(m, ":4:10: replication.listen: '127.0.0.1:7401': expected tcp://HOST:PORT"), m);
-  BOOST_TEST(contains(m, ":5:88: replication.seeds[1]: 'abababababababababababababababababababababababababababababababab@tcp://b': expected HOST:PORT"), m);
+  BOOST_TEST(contains(m, ":5:90: replication.seeds[1]: 'b=abababababababababababababababababababababababababababababababab@tcp://b': expected HOST:PORT"), m);
   m = parseErr(kMinimal + "[replication]\nseeds = [\"tcp://a:1\"]\n");
-  BOOST_TEST(contains(m, ":4:10: replication.seeds[0]: 'tcp://a:1': expected NODEKEY@tcp://HOST:PORT"), m);
+  BOOST_TEST(contains(m, ":4:10: replication.seeds[0]: 'tcp://a:1': expected MACHINE=NODEKEY@tcp://HOST:PORT"), m);
   m = parseErr(kMinimal + "[api]\nadmin_group = \"-x y\"\nsocket = \"\"\n");
   BOOST_TEST(contains(m, ":4:15: api.admin_group: '-x y' is not a group name"), m);
   BOOST_TEST(contains(m, ":5:10: api.socket: expected a path, got an empty string"), m);

@@ -289,7 +289,7 @@ struct Transport::Impl {
   void apply(Command& c);
 
   void addOut(const std::string& machine, const std::string& ep, const identity::PublicKey& key);
-  void removeOut(const std::string& machine);
+  void removeOut(std::string machine);  // by value: callers may pass a link's own name
 
   void timers();
   int pollTimeoutMs();
@@ -306,7 +306,7 @@ struct Transport::Impl {
   void onOutbound(OutLink& l, Incoming& in);
   void verifyOutbound(OutLink& l, Message& m, uint64_t bytes);
   void rejectRid(const std::string& rid);
-  void dropInbound(const std::string& machine);
+  void dropInbound(std::string machine);  // by value: see removeOut
 
   void trySendHello(OutLink& l);
   bool sendOn(void* s, const std::string* rid, const std::string& machine, const Message& m);
@@ -520,7 +520,7 @@ void Transport::Impl::addOut(const std::string& machine, const std::string& ep,
   out.emplace(machine, std::move(l));
 }
 
-void Transport::Impl::removeOut(const std::string& machine) {
+void Transport::Impl::removeOut(std::string machine) {
   auto it = out.find(machine);
   if (it == out.end()) return;
   // Our PAIR first: the DEALER's close then stops its monitor.
@@ -530,7 +530,7 @@ void Transport::Impl::removeOut(const std::string& machine) {
   updateLinks(machine);
 }
 
-void Transport::Impl::dropInbound(const std::string& machine) {
+void Transport::Impl::dropInbound(std::string machine) {
   auto it = in_rid_by_machine.find(machine);
   if (it == in_rid_by_machine.end()) return;
   in_by_rid.erase(it->second);

@@ -215,6 +215,11 @@ struct OutLink {
 struct InLink {
   std::string machine;
   std::string curve_key_hex;
+  // False once the machine went down (silent for down_after_ms): the
+  // connection is probably gone (ROUTER cannot tell us), so the link is no
+  // longer listed or counted. It stays routable, and its next message makes it
+  // live again, so a peer that was only slow does not need a new HELLO.
+  bool live = true;
 };
 
 struct Command {
@@ -597,6 +602,10 @@ void Transport::Impl::timers() {
     }
   }
   for (const auto& machine : membership.sweep()) {
+    if (auto r = in_rid_by_machine.find(machine); r != in_rid_by_machine.end()) {
+      in_by_rid.at(r->second).live = false;
+      updateLinks(machine);
+    }
     log::info(kMod, "peer down", {{"machine", machine}});
     Event e;
     e.kind = Event::Kind::kPeerDown;
@@ -731,6 +740,10 @@ void Transport::Impl::onInbound(Incoming& in) {
     return;
   }
   const std::string machine = it->second.machine;
+  if (!it->second.live) {
+    it->second.live = true;
+    updateLinks(machine);
+  }
   heardFrom(machine, in.bytes);
   if (m.type == kPing) {
     sendOn(router, &in.rid, machine, makePong(m.frames[0]));
@@ -992,6 +1005,7 @@ void Transport::Impl::updateLinks(const std::string& machine) {
   const bool routerCurve = isCurve(router);
   for (const auto& [m, rid] : in_rid_by_machine) {
     const auto& in = in_by_rid.at(rid);
+    if (!in.live) continue;
     // User-Id is set only by our ZAP handler, which runs only for CURVE.
     snap.push_back(LinkInfo{m, false, routerCurve && !in.curve_key_hex.empty(), in.curve_key_hex});
   }

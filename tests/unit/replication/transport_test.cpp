@@ -560,6 +560,11 @@ BOOST_AUTO_TEST_CASE(a_stopped_peer_goes_down_and_comes_back_up) {
   BOOST_TEST(took.count() <= downAfter + 1000, "down after " << took.count() << " ms");
   BOOST_TEST(took.count() >= downAfter - 2 * fastMembership().heartbeat_ms - 50);
   BOOST_TEST(!a.t().peers().at(0).up);
+  // Neither link to b is listed any more: no stale "encrypted" claims.
+  BOOST_TEST(eventually([&] { return a.t().links().empty(); }));
+  BOOST_TEST(!a.t().curveActive("b").has_value());
+  BOOST_TEST(a.t().peers().at(0).links == 0);
+  BOOST_TEST(!a.t().peers().at(0).encrypted);
 
   // Restart b on the same endpoint: a's DEALER redials; b dials a again.
   const size_t mark2 = a.events.size();
@@ -574,6 +579,30 @@ BOOST_AUTO_TEST_CASE(a_stopped_peer_goes_down_and_comes_back_up) {
   BOOST_TEST(eventually([&] { return a.t().links().size() == 2u; }));
   BOOST_REQUIRE(a.t().send("b", Message{"RECORDS", {"S after restart"}}).isOk());
   BOOST_TEST(b.events.waitFor(isMessage("a", kRecords), markB).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_silent_peer_is_down_until_its_next_message_on_the_same_link) {
+  Node b("b", nullptr);
+  SigningKey c = SigningKey::generate();
+  Registry r = registryOf({&b});
+  r["c"] = c.publicKey();
+  b.verifier = stubVerifier(r);
+  b.start();
+  RawDealer d(b.t().endpoint(), curveFor(c, b.key.publicKey()));  // never PINGs
+  d.send(parts(helloFor("c", c.publicKey())));
+  BOOST_REQUIRE(b.events.waitFor(is(Event::Kind::kPeerUp, "c")));
+  BOOST_TEST(b.t().curveActive("c").value_or(false));
+  BOOST_REQUIRE(b.events.waitFor(is(Event::Kind::kPeerDown, "c")));
+  BOOST_TEST(!b.t().curveActive("c").has_value());
+  // Same connection, no new HELLO: the link was only quiet.
+  const size_t mark = b.events.size();
+  d.send(parts(Message{"RECORDS", {"S back"}}));
+  BOOST_TEST(b.events.waitFor(is(Event::Kind::kPeerUp, "c"), mark).has_value());
+  auto got = b.events.waitFor(isMessage("c", kRecords), mark);
+  BOOST_REQUIRE(got);
+  BOOST_TEST(got->message.frames[0] == "S back");
+  BOOST_TEST(b.t().curveActive("c").value_or(false));
+  BOOST_TEST(b.t().stats().unverified_dropped == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(three_transports_in_a_ring) {

@@ -147,7 +147,9 @@ struct TransportStats {
 };
 
 // One verified link, as the replication thread last saw it (test seam and
-// diagnostics).
+// diagnostics). An outbound link leaves the list when its connection drops; an
+// inbound link (whose disconnection a ROUTER does not report) when its machine
+// goes down, and it comes back with the machine's next message on it.
 struct LinkInfo {
   std::string machine;
   bool outbound = false;

@@ -58,7 +58,8 @@
 // ZeroMQ context adds its own internal I/O thread. All public methods are
 // thread-safe and never block on the network: addPeer/removePeer/send/broadcast/
 // setHello validate their arguments, enqueue a command (mutex-guarded queue; a
-// pipe wakes the thread's zmq_poll) and return. Inbound events leave through the
+// pipe wakes the thread's zmq_poll) and return; with 65,536 commands already
+// queued (the thread is stuck, e.g. in a slow handler) they return RATE_LIMITED. Inbound events leave through the
 // ONE EventHandler, invoked ON THE REPLICATION THREAD, in order: the daemon's
 // handler must only post the Event to its loop (uv_async) and return, and must
 // not call stop() (asserted). The HelloVerifier also runs on the replication

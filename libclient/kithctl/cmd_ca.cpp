@@ -8,8 +8,10 @@
 // makes a whole node directory on the CA machine, while `csr` + `sign-csr` let
 // a node keep its key: the node sends only node.csr, and the CA certifies the
 // CSR's public key for the machine named by --machine (the CSR's own names are
-// ignored). Exit status: 0 done, 1 refused (an existing CA or key, a bad CSR,
-// a key file readable by others...), 2 usage.
+// ignored). Both node paths also write `deleg`, the root-signed record that
+// binds the machine to its node key for replication (docs/REPLICATION.md).
+// Exit status: 0 done, 1 refused (an existing CA or key, a bad CSR, a key file
+// readable by others...), 2 usage.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>

@@ -113,16 +113,10 @@ int main(int argc, char** argv) {
   ::mkdir(config.home.c_str(), 0711);
   ::chmod(config.home.c_str(), 0711);
 
-  std::string machineIdentity = config.machine;
-  if (dev) {
-    auto id = ensureDevNode(config);
-    if (!id.isOk()) return fail("dev identity: " + id.status().message());
-    machineIdentity = *id;
-  } else {
-    auto id = loadNodeKey(config);
-    if (!id.isOk()) return fail("node identity: " + id.status().message());
-    machineIdentity = *id;
-  }
+  bool replicate = !config.replication.listen.empty();
+  auto node = dev ? ensureDevNode(config) : loadNode(config, /*required=*/replicate);
+  if (!node.isOk()) return fail((dev ? "dev identity: " : "node identity: ") + node.status().message());
+  std::string machineIdentity = node->machineIdentity;
 
   DaemonOptions o;
   o.machine = config.machine;
@@ -141,12 +135,23 @@ int main(int argc, char** argv) {
   o.defaultTtlMs = config.lease.defaultTtlMs;
   o.maxTtlMs = config.lease.maxTtlMs;
   o.policyFile = config.policy.file;
+  if (replicate) {
+    ReplicatorOptions ro;
+    ro.machine = config.machine;
+    ro.trustDomain = config.trustDomain;
+    ro.listen = config.replication.listen;
+    ro.seeds = config.replication.seeds;
+    ro.rootKey = node->rootKey;
+    ro.delegLine = node->delegLine;
+    o.replication = std::move(ro);
+    o.nodeKey = std::move(node->key);
+  }
   o.localHandoff = config.broker.localHandoff;
 
   int exitCode = 0;
   {
     Loop loop;
-    auto d = Daemon::create(loop, o);
+    auto d = Daemon::create(loop, std::move(o));
     if (!d.isOk()) return fail(d.status().message());
     std::unique_ptr<Daemon> daemon = std::move(d).value();
     if (Status st = daemon->start(); !st.isOk()) return fail(st.message());

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "kith/common/clock.h"
 #include "kith/common/log.h"
 #include "kith/socket-api/protocol.h"
@@ -61,6 +63,8 @@ void ApiService::handle(ApiConnection& c, json req, Reply r) {
       {"policy.check", &ApiService::opPolicyCheck},
       {"policy.reload", &ApiService::opPolicyReload},
       {"streams", &ApiService::opStreams},
+      {"peers", &ApiService::opPeers},
+      {"records", &ApiService::opRecords},
   };
   if (auto it = kApiOps.find(op); it != kApiOps.end()) {
     (this->*(it->second))(c, req, std::move(r));
@@ -93,7 +97,7 @@ void ApiService::opHello(ApiConnection& c, const json&, Reply r) {
 void ApiService::opRegister(ApiConnection& c, const json& req, Reply r) {
   RegisterRequest rr;
   std::optional<std::string> target, app;
-  std::optional<int64_t> ttl;
+  std::optional<int64_t> ttl, replicateWait;
   std::optional<bool> proxy;
   if (!take(api::requireString(req, "name"), &rr.name, r) ||
       !take(api::optionalStringArray(req, "whitelist"), &rr.whitelist, r) ||
@@ -101,24 +105,41 @@ void ApiService::opRegister(ApiConnection& c, const json& req, Reply r) {
       !take(api::optionalBool(req, "proxy_protocol"), &proxy, r) ||
       !take(api::optionalStringArray(req, "protocols", 4), &rr.protocols, r) ||
       !take(api::optionalInt(req, "ttl_ms"), &ttl, r) ||
-      !take(api::optionalString(req, "app"), &app, r)) {
+      !take(api::optionalString(req, "app"), &app, r) ||
+      !take(api::optionalInt(req, "replicate_wait_ms"), &replicateWait, r)) {
     return;
+  }
+  if (replicateWait && (*replicateWait < 0 || *replicateWait > 60000)) {
+    return r.error(Status::badRequest("replicate_wait_ms must be between 0 and 60000"));
   }
   rr.target = target.value_or("");
   rr.proxyProtocol = proxy.value_or(false);
   rr.ttlMs = ttl.value_or(0);
   rr.app = app.value_or("");
   auto shared = std::make_shared<Reply>(std::move(r));
-  Status st = registry_.registerWorkload(c.caller(), std::move(rr), [shared](Result<RegisterResult> res) {
+  int64_t wait = replicateWait.value_or(0);
+  Replicator* repl = replicator_;
+  Status st = registry_.registerWorkload(c.caller(), std::move(rr), [shared, wait, repl](Result<RegisterResult> res) {
     if (!res.isOk()) {
       shared->error(res.status());
       return;
     }
-    shared->ok({{"address", res->address},
-                {"spiffe_id", res->spiffeId},
-                {"identity_hash", res->identityHash},
-                {"token", res->token},
-                {"ttl_ms", res->ttlMs}});
+    json fields = {{"address", res->address},
+                   {"spiffe_id", res->spiffeId},
+                   {"identity_hash", res->identityHash},
+                   {"token", res->token},
+                   {"ttl_ms", res->ttlMs}};
+    if (!repl || wait <= 0) {
+      shared->ok(std::move(fields));
+      return;
+    }
+    // Durable here; now wait (bounded) until every reachable peer has it.
+    repl->waitForAcks(res->address, static_cast<uint64_t>(wait),
+                      [shared, fields = std::move(fields)](size_t acked, size_t peers) mutable {
+                        fields["replicated_to"] = acked;
+                        fields["peers"] = peers;
+                        shared->ok(std::move(fields));
+                      });
   });
   if (!st.isOk()) shared->error(st);
 }
@@ -150,13 +171,8 @@ void ApiService::opResolve(ApiConnection&, const json& req, Reply r) {
   }
   auto pat = policy::Pattern::parse(name);
   if (!pat.isOk()) return r.error(Status::badRequest("name: " + pat.status().message()));
-  auto answer = [this](const std::vector<const Registration*>& regs) {
-    json list = json::array();
-    for (const auto* reg : regs) list.push_back(publicEntry(*reg, info_.machine));
-    return json{{"workloads", std::move(list)}};
-  };
-  auto found = registry_.match(*pat);
-  if (!found.empty()) return r.ok(answer(found));
+  auto found = matchAll(*pat);
+  if (!found.empty()) return r.ok({{"workloads", std::move(found)}});
   int64_t wait = waitMs.value_or(0);
   if (wait <= 0) return r.error(Status(Code::kDestinationNotFound, "no workload matches " + name));
   if (wait > 600000) return r.error(Status::badRequest("wait_ms must be at most 600000"));
@@ -182,10 +198,10 @@ void ApiService::opResolve(ApiConnection&, const json& req, Reply r) {
     else p->reply.error(Status(Code::kDestinationNotFound, "no workload matched before the deadline"));
   };
   policy::Pattern pattern = *pat;
-  p->watcher = registry_.addWatcher([this, pattern, finish, answer](const json& ev) {
+  p->watcher = registry_.addWatcher([this, pattern, finish](const json& ev) {
     if (ev.value("event", "") != "register") return;
-    auto m = registry_.match(pattern);
-    if (!m.empty()) finish(answer(m));
+    auto m = matchAll(pattern);
+    if (!m.empty()) finish(json{{"workloads", std::move(m)}});
   });
   auto timer = std::make_unique<Timer>(loop_);
   timer->start(static_cast<uint64_t>(wait), 0, [finish] { finish(std::nullopt); });
@@ -193,9 +209,21 @@ void ApiService::opResolve(ApiConnection&, const json& req, Reply r) {
 }
 
 void ApiService::opList(ApiConnection&, const json&, Reply r) {
+  r.ok({{"workloads", matchAll(policy::Pattern())}});
+}
+
+json ApiService::matchAll(const policy::Pattern& p) const {
   json list = json::array();
-  for (const auto* reg : registry_.all()) list.push_back(publicEntry(*reg, info_.machine));
-  r.ok({{"workloads", std::move(list)}});
+  for (const auto* reg : registry_.match(p)) list.push_back(publicEntry(*reg, info_.machine));
+  if (replicator_) {
+    for (const auto& w : replicator_->match(p)) {
+      std::string spiffe = "spiffe://" + info_.trustDomain + "/" + w.address;
+      std::replace(spiffe.begin() + 9 + static_cast<long>(info_.trustDomain.size()), spiffe.end(), '.', '/');
+      list.push_back({{"address", w.address}, {"spiffe_id", spiffe}, {"machine", w.machine},
+                      {"protocols", w.protocols}});
+    }
+  }
+  return list;
 }
 
 void ApiService::opStatus(ApiConnection&, const json&, Reply r) {
@@ -214,6 +242,7 @@ void ApiService::opStatus(ApiConnection&, const json&, Reply r) {
         {"streams", {{"open", broker_.openStreams()}, {"connects", broker_.stats().connects},
                      {"relayed", broker_.stats().relayed}, {"handed_off", broker_.stats().handedOff},
                      {"revoked", broker_.stats().revoked}}},
+        {"replication", replicator_ ? replicator_->statsJson() : json(nullptr)},
         {"policy", {{"file", policy_.file()}, {"audit", policy_.current()->audit()},
                     {"rules", policy_.current()->rules().size()},
                     {"allowed", policy_.stats().allowed}, {"denied", policy_.stats().denied},
@@ -271,6 +300,14 @@ void ApiService::opConnect(ApiConnection& c, const json& req, Reply r) {
   cr.timeoutMs = timeout.value_or(5000);
   auto src = registry_.authenticate(token, c.caller().cred.uid);
   if (!src.isOk()) return r.error(src.status());
+  if (replicator_) {
+    auto pat = policy::Pattern::parse(cr.destination);
+    if (pat.isOk() && registry_.match(*pat).empty() && !replicator_->match(*pat).empty()) {
+      return r.error(Status(Code::kDestinationUnreachable,
+                            cr.destination + " is registered on another machine; tunnels between machines "
+                                             "are not built yet"));
+    }
+  }
   broker_.connect(**src, c.caller(), std::move(cr), std::move(r));
 }
 
@@ -362,6 +399,18 @@ void ApiService::opPolicyReload(ApiConnection&, const json&, Reply r) {
   r.ok({{"file", policy_.file()}, {"rules", policy_.current()->rules().size()},
         {"tests", policy_.current()->tests().size()}, {"audit", policy_.current()->audit()},
         {"open_streams", broker_.openStreams()}});
+}
+
+void ApiService::opPeers(ApiConnection&, const json&, Reply r) {
+  if (!replicator_) return r.ok({{"peers", json::array()}, {"replication", false}});
+  r.ok({{"peers", replicator_->peersJson()}, {"replication", true}, {"endpoint", replicator_->endpoint()},
+        {"machine", info_.machine}, {"node_key", replicator_->nodeKeyHex()},
+        {"seed", info_.machine + "=" + replicator_->nodeKeyHex() + "@" + replicator_->endpoint()}});
+}
+
+void ApiService::opRecords(ApiConnection&, const json&, Reply r) {
+  if (!replicator_) return r.ok({{"records", json::array()}, {"replication", false}});
+  r.ok({{"records", replicator_->recordsJson()}, {"replication", true}});
 }
 
 void ApiService::opStreams(ApiConnection&, const json&, Reply r) {

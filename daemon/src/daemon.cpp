@@ -32,6 +32,7 @@ Daemon::~Daemon() {
   if (events_) events_->detachFromLogger();
   loop_.runPosted();
   service_.reset();
+  replicator_.reset();
   broker_.reset();
   server_.reset();
   registry_.reset();
@@ -86,8 +87,14 @@ Status Daemon::start() {
   policy_->onChange([this] {
     if (broker_) broker_->revalidate();
   });
+  if (opts_.replication && opts_.nodeKey) {
+    auto r = Replicator::create(loop_, *store_, *registry_, *opts_.nodeKey, *opts_.replication);
+    if (!r.isOk()) return r.status();
+    replicator_ = std::move(r).value();
+  }
   service_ = std::make_unique<ApiService>(loop_, *registry_, *broker_, *events_, *policy_, info);
   service_->setServer(server_.get());
+  service_->setReplicator(replicator_.get());
   KITH_RETURN_IF_ERROR(server_->start());
   log::info(kMod, "serving", {{"machine", opts_.machine}, {"trust_domain", opts_.trustDomain},
                               {"api", opts_.apiSocket}, {"admin", opts_.adminSocket},
@@ -100,6 +107,7 @@ void Daemon::drain() {
   drained_ = true;
   log::info(kMod, "draining", {{"workloads", registry_ ? registry_->size() : 0}});
   if (server_) server_->stop();
+  if (replicator_) replicator_->stop();
   if (broker_) broker_->closeAll();
   if (registry_) registry_->shutdown();
 }

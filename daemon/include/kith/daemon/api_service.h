@@ -15,6 +15,7 @@
 #include "kith/daemon/local_broker.h"
 #include "kith/daemon/policy_manager.h"
 #include "kith/daemon/registry.h"
+#include "kith/daemon/replicator.h"
 
 namespace kith::daemon {
 
@@ -31,6 +32,7 @@ class ApiService {
   ~ApiService();
 
   void setServer(ApiServer* server) { server_ = server; }
+  void setReplicator(Replicator* r) { replicator_ = r; }
   void handle(ApiConnection& conn, nlohmann::json req, Reply reply);
   void connectionClosed(ApiConnection& conn);
 
@@ -56,6 +58,10 @@ class ApiService {
   void opPolicyCheck(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opPolicyReload(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opStreams(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opPeers(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opRecords(ApiConnection& c, const nlohmann::json& req, Reply r);
+  // Local and (with replication) remote workloads matching a pattern.
+  nlohmann::json matchAll(const policy::Pattern& p) const;
 
   Loop& loop_;
   Registry& registry_;
@@ -64,6 +70,7 @@ class ApiService {
   PolicyManager& policy_;
   ServiceInfo info_;
   ApiServer* server_ = nullptr;
+  Replicator* replicator_ = nullptr;
   Stats stats_;
   std::map<uint64_t, std::unique_ptr<Timer>> waits_;  // resolve wait_ms timers
   uint64_t nextWait_ = 1;

@@ -23,6 +23,7 @@
 #include "kith/daemon/loop.h"
 #include "kith/daemon/policy_manager.h"
 #include "kith/daemon/registry.h"
+#include "kith/daemon/replicator.h"
 #include "kith/daemon/store.h"
 
 namespace kith::daemon {
@@ -41,6 +42,9 @@ struct DaemonOptions {
   int64_t maxTtlMs = 3600000;
   std::string policyFile;     // "" = whitelists within a scope decide
   bool localHandoff = false;  // see LocalBroker
+  // Replication (docs/REPLICATION.md), when configured: needs the node key.
+  std::optional<ReplicatorOptions> replication;
+  std::optional<identity::SigningKey> nodeKey;
 };
 
 class Daemon {
@@ -59,6 +63,7 @@ class Daemon {
   LocalBroker& broker() { return *broker_; }
   ApiService& service() { return *service_; }
   PolicyManager& policy() { return *policy_; }
+  Replicator* replicator() { return replicator_.get(); }
   const DaemonOptions& options() const { return opts_; }
 
  private:
@@ -73,6 +78,7 @@ class Daemon {
   std::unique_ptr<ApiServer> server_;
   std::unique_ptr<LocalBroker> broker_;
   std::unique_ptr<ApiService> service_;
+  std::unique_ptr<Replicator> replicator_;
   bool drained_ = false;
 };
 

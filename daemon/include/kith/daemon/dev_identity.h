@@ -1,22 +1,34 @@
-// The `kithd --dev` identity: a dev CA and this machine's node identity under
-// HOME/ca and HOME/node, made on first start and reused (and checked) after.
+// The node identity kithd runs with: in `--dev`, a dev CA and this machine's
+// node identity under HOME/ca and HOME/node, made on first start and reused
+// (and checked) after; otherwise [identity] node_dir, made by
+// `kithctl ca issue-node` (node.key, node.crt, ca.crt, deleg).
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "kith/common/status.h"
 #include "kith/daemon/config.h"
+#include "kith/identity/keys.h"
 
 namespace kith::daemon {
 
-// Ensures the dev CA and node identity exist for config.machine; returns the
-// node's public key (hex), the machine identity that enters identity hashes.
-Result<std::string> ensureDevNode(const Config& config);
+struct NodeSetup {
+  // What enters identity hashes: the node public key (hex), or the machine
+  // name when no node identity exists yet (non-dev, no node_dir).
+  std::string machineIdentity;
+  std::optional<identity::SigningKey> key;  // the node key, when present
+  identity::PublicKey rootKey{};            // the trust domain's root (from ca.crt)
+  std::string delegLine;                    // the root-signed deleg record ("" if none)
+};
 
-// Outside --dev: loads the node identity from [identity] node_dir (made by
-// `kithctl ca issue-node`) and returns its public key (hex). A missing node
-// directory is not an error yet (until replication and tunnels need it): the
-// machine name stands in, with a warning. A present but broken one is.
-Result<std::string> loadNodeKey(const Config& config);
+// --dev: ensures the dev CA and node identity exist for config.machine, and the
+// deleg record (signed here with the dev CA's root key, written to HOME/node/deleg).
+Result<NodeSetup> ensureDevNode(const Config& config);
+
+// Outside --dev: loads [identity] node_dir. A missing node directory is not an
+// error unless `required` (replication needs it): the machine name stands in,
+// with a warning. A present but broken one is always an error.
+Result<NodeSetup> loadNode(const Config& config, bool required);
 
 }  // namespace kith::daemon

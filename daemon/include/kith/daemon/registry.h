@@ -134,6 +134,9 @@ class Registry {
 
   uint64_t addWatcher(WatchFn fn);
   void removeWatcher(uint64_t id);
+  // Tells watchers about a registration change on another machine (the
+  // replicator calls it); events carry "machine".
+  void notifyRemote(Event ev) { emit(std::move(ev)); }
 
   struct Stats {
     uint64_t registered = 0, ended = 0, expired = 0, exited = 0;

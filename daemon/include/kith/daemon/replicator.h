@@ -1,0 +1,144 @@
+// Replicator: this daemon's part of the mesh — it publishes the signed records
+// of its own workloads to every peer and keeps the verified records of every
+// other machine (docs/REPLICATION.md).
+//
+// Publishing: a local register/deregister (Registry watcher) becomes a signed
+// `srv` / `gone` record with a new per-origin seq, stored (SQLite, group
+// commit) and pushed to every up peer; peers ACK what they stored. Receiving:
+// RECORDS are verified (root -> deleg -> record, zone, window), offered to the
+// RecordSet (only a newer seq wins), stored, ACKed, and `srv`/`gone` of other
+// machines are announced to the Registry's watchers (watch, resolve wait_ms).
+// Anti-entropy: on every verified HELLO and periodically, each side sends PULL
+// with its version vector and gets back what it misses. Peers are the seeds
+// plus every machine whose verified `infra` record names an endpoint.
+//
+// Threads: the Transport runs its own thread; its events are posted to the
+// loop and handled here. Everything else is loop-thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kith/common/status.h"
+#include "kith/daemon/loop.h"
+#include "kith/daemon/registry.h"
+#include "kith/daemon/store.h"
+#include "kith/identity/keys.h"
+#include "kith/policy/pattern.h"
+#include "kith/replication/record_set.h"
+#include "kith/replication/transport.h"
+#include "kith/replication/verifier.h"
+
+namespace kith::daemon {
+
+struct ReplicatorOptions {
+  std::string machine;
+  std::string trustDomain;
+  std::string listen;              // tcp://HOST:PORT (port 0: any)
+  std::vector<std::string> seeds;  // MACHINE=NODEKEY@tcp://HOST:PORT
+  identity::PublicKey rootKey{};
+  std::string delegLine;           // our root-signed deleg record
+  int64_t recordValiditySec = 3600;
+  int heartbeatMs = 1000;
+  int downAfterMs = 5000;
+  int antiEntropyMs = 5000;
+};
+
+// A workload registered on another machine, as its verified srv record says.
+struct RemoteWorkload {
+  std::string address;
+  std::string machine;
+  std::vector<std::string> protocols;
+  std::string targetKind;
+};
+
+class Replicator {
+ public:
+  static Result<std::unique_ptr<Replicator>> create(Loop& loop, Store& store, Registry& registry,
+                                                    const identity::SigningKey& nodeKey,
+                                                    ReplicatorOptions opts);
+  ~Replicator();
+  // Stops the transport (joins its thread); idempotent.
+  void stop();
+
+  const std::string& endpoint() const;
+  std::string nodeKeyHex() const;
+  // Remote workloads matching a pattern (never this machine's).
+  std::vector<RemoteWorkload> match(const policy::Pattern& p) const;
+  // Calls done(acked, peers) once every peer that was up when the record of
+  // `address` went out has ACKed it, or at the deadline.
+  void waitForAcks(const std::string& address, uint64_t timeoutMs,
+                   std::function<void(size_t acked, size_t peers)> done);
+
+  nlohmann::json peersJson() const;
+  nlohmann::json recordsJson() const;
+  nlohmann::json statsJson() const;
+
+ private:
+  Replicator(Loop& loop, Store& store, Registry& registry, const identity::SigningKey& nodeKey,
+             ReplicatorOptions opts);
+  Status restore();
+  Status startTransport();
+  replication::Message hello() const;
+  uint64_t nextSeq();
+  int64_t now() const;
+  void publishLocal(const Registry::Event& ev);
+  void publish(replication::Record r);
+  void persist(const replication::Record& r);
+  void onEvent(replication::Event ev);
+  void onHello(const std::string& machine, const replication::Message& m);
+  void onRecords(const std::string& machine, const replication::Message& m);
+  void onPull(const std::string& machine, const replication::Message& m);
+  void onAck(const std::string& machine, const replication::Message& m);
+  // A verified record arrived or was restored: learn peers, announce workloads.
+  void absorb(const replication::Record& r, const std::optional<replication::Record>& previous,
+              bool announce);
+  void sendNewerThan(const std::string& machine, const replication::VersionVector& vv);
+  // Floods records that were new here to every other up peer (a record is
+  // forwarded once: a replay is never new), so a partial mesh converges in
+  // one round trip per hop instead of waiting for anti-entropy.
+  void forward(const std::string& from, std::vector<std::string> lines);
+  void antiEntropy();
+  void reap();
+  void refreshOwn();
+
+  struct AckWait {
+    std::set<std::string> waiting;
+    size_t peers = 0;
+    std::function<void(size_t, size_t)> done;
+    std::unique_ptr<Timer> timer;
+  };
+  void finishWait(uint64_t seq);
+
+  Loop& loop_;
+  Store& store_;
+  Registry& registry_;
+  identity::SigningKey nodeKey_;
+  ReplicatorOptions opts_;
+  replication::Verifier verifier_;
+  replication::RecordSet records_;
+  std::unique_ptr<replication::Transport> transport_;
+  std::shared_ptr<bool> alive_;  // guards events posted after destruction
+  std::string endpoint_;
+  std::string infraLine_;
+  std::set<std::string> dialled_;  // machines we added as peers
+  std::map<std::string, uint64_t> lastSeqOf_;  // own address -> seq of its latest record
+  std::map<uint64_t, AckWait> waits_;
+  uint64_t seq_ = 0;
+  uint64_t watcher_ = 0;
+  Timer antiEntropyTimer_;
+  Timer reapTimer_;
+  struct Stats {
+    uint64_t published = 0, received = 0, stored = 0, replayed = 0, rolledBack = 0, rejected = 0,
+             pulls = 0, acks = 0;
+  } stats_;
+};
+
+}  // namespace kith::daemon

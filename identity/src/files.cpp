@@ -81,7 +81,16 @@ bool exists(const std::string& path) {
 }
 
 Status makeDir(const std::string& path, mode_t mode) {
-  if (::mkdir(path.c_str(), mode) == 0) {
+  int rc = ::mkdir(path.c_str(), mode);
+  if (rc != 0 && errno == ENOENT) {
+    // Missing parents are made too (as `mkdir -p`), with the same mode: an
+    // operator's `--out /srv/kith/n1/node` should just work.
+    auto slash = path.find_last_of('/');
+    if (slash == std::string::npos || slash == 0) return Status::fromErrno("mkdir " + path, ENOENT);
+    KITH_RETURN_IF_ERROR(makeDir(path.substr(0, slash), mode));
+    rc = ::mkdir(path.c_str(), mode);
+  }
+  if (rc == 0) {
     // mkdir's mode is filtered by the umask; the caller asked for exactly `mode`.
     if (::chmod(path.c_str(), mode) != 0) return Status::fromErrno("chmod " + path, errno);
     return Status::ok();

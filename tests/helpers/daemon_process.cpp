@@ -69,6 +69,15 @@ Status DaemonProcess::start(const std::vector<std::string>& extra) {
   std::vector<std::string> args = {"--dev", "--home", home_, "--log-format", "json"};
   args.insert(args.end(), extra.begin(), extra.end());
   KITH_RETURN_IF_ERROR(spawn(args));
+  return waitReady();
+}
+
+Status DaemonProcess::startWithConfig(const std::string& configPath) {
+  KITH_RETURN_IF_ERROR(spawn({"--config", configPath, "--home", home_, "--log-format", "json"}));
+  return waitReady();
+}
+
+Status DaemonProcess::waitReady() {
   for (int i = 0; i < 500; ++i) {  // up to 10 s
     auto c = TestClient::connect(apiSocket());
     if (c.isOk()) {

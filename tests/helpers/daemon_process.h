@@ -35,6 +35,8 @@ class DaemonProcess {
 
   // Starts kithd --dev --home HOME [extra...] and waits until api.sock answers.
   Status start(const std::vector<std::string>& extra = {});
+  // Starts kithd --config FILE (no --dev) and waits until api.sock answers.
+  Status startWithConfig(const std::string& configPath);
   // Starts kithd with arbitrary arguments and does not wait (for failure tests).
   Status spawn(const std::vector<std::string>& args);
   // SIGTERM and wait; returns the exit status (waitpid form).
@@ -50,6 +52,11 @@ class DaemonProcess {
   std::string adminSocket() const { return home_ + "/run/admin.sock"; }
   std::string logPath() const { return home_ + "/kithd.log"; }
   std::string log() const;  // the daemon's stderr so far
+
+ private:
+  Status waitReady();
+
+ public:
 
  private:
   std::string home_;

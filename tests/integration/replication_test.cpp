@@ -1,0 +1,173 @@
+// Several real daemons, one trust domain (made with `kithctl ca`), replicating
+// over ZeroMQ CURVE on loopback.
+#include <boost/test/unit_test.hpp>
+#include <fstream>
+
+#include "fixture.h"
+
+using namespace kith::test;
+using nlohmann::json;
+
+namespace {
+
+void writeFile(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::trunc);
+  f << text;
+}
+
+// A trust domain and the daemons of its machines.
+struct Mesh {
+  TempDir dir;
+  std::string ca = dir.path() + "/ca";
+  std::map<std::string, std::unique_ptr<DaemonProcess>> daemons;
+  std::string seed;  // the first machine's MACHINE=KEY@ENDPOINT
+
+  explicit Mesh(const std::string& td = "mesh.kith") {
+    std::string out;
+    BOOST_REQUIRE_MESSAGE(runCommand(binDir() + "/kithctl ca init --trust-domain " + td + " --out " + ca, &out) == 0,
+                          out);
+  }
+  ~Mesh() {
+    for (auto& [m, d] : daemons) {
+      if (d->running()) d->stop();
+    }
+  }
+  std::string home(const std::string& m) const { return dir.path() + "/" + m; }
+  // Issues the node identity (from `caDir`, default ours) and writes the config.
+  std::string prepare(const std::string& m, const std::string& caDir = "", const std::string& td = "mesh.kith") {
+    std::string out;
+    BOOST_REQUIRE_MESSAGE(runCommand(binDir() + "/kithctl ca issue-node " + m + " --ca " +
+                                         (caDir.empty() ? ca : caDir) + " --out " + home(m) + "/node", &out) == 0,
+                          out);
+    std::string cfg = home(m) + ".toml";
+    writeFile(cfg, "machine = \"" + m + "\"\ntrust_domain = \"" + td + "\"\nhome = \"" + home(m) +
+                       "\"\n[replication]\nlisten = \"tcp://127.0.0.1:0\"\n" +
+                       (seed.empty() ? "" : "seeds = [\"" + seed + "\"]\n"));
+    return cfg;
+  }
+  DaemonProcess& start(const std::string& m, const std::string& caDir = "", const std::string& td = "mesh.kith") {
+    std::string cfg = prepare(m, caDir, td);
+    auto& d = daemons[m];
+    d = std::make_unique<DaemonProcess>(home(m));
+    kith::Status st = d->startWithConfig(cfg);
+    BOOST_REQUIRE_MESSAGE(st.isOk(), st.message());
+    if (seed.empty()) seed = admin(m).request({{"op", "peers"}})->json.value("seed", "");
+    return *d;
+  }
+  DaemonProcess& restart(const std::string& m) {
+    auto& d = daemons[m];
+    kith::Status st = d->startWithConfig(home(m) + ".toml");
+    BOOST_REQUIRE_MESSAGE(st.isOk(), st.message());
+    return *d;
+  }
+  TestClient api(const std::string& m) { return DaemonFixture::connectTo(daemons[m]->apiSocket()); }
+  TestClient admin(const std::string& m) { return DaemonFixture::connectTo(daemons[m]->adminSocket()); }
+  json peers(const std::string& m) { return admin(m).request({{"op", "peers"}})->json["peers"]; }
+  bool allUp(const std::string& m, size_t n) {
+    auto p = peers(m);
+    size_t up = 0;
+    for (auto& e : p) up += e["state"] == "up";
+    return up >= n;
+  }
+  json resolve(const std::string& m, const std::string& pattern, int waitMs = 0) {
+    return api(m).request({{"op", "resolve"}, {"name", pattern}, {"wait_ms", waitMs}}, waitMs + 5000)->json;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(replication_mesh)
+
+BOOST_AUTO_TEST_CASE(three_daemons_converge_and_a_registration_on_a_resolves_on_c) {
+  Mesh mesh;
+  mesh.start("a");
+  mesh.start("b");
+  mesh.start("c");
+  // b and c were only seeded with a; they learn of each other through it.
+  BOOST_TEST(waitFor([&] { return mesh.allUp("b", 2) && mesh.allUp("c", 2); }, 15000));
+  auto cb = mesh.api("b");
+  auto reg = cb.request({{"op", "register"}, {"name", "dev.web.w1.default"}, {"replicate_wait_ms", 5000}});
+  BOOST_REQUIRE_EQUAL(errorCode(reg->json), "OK");
+  BOOST_TEST(reg->json["peers"] == 2);
+  BOOST_TEST(reg->json["replicated_to"] == 2);
+  auto seen = mesh.resolve("c", "dev.web.*.*.*", 3000);
+  BOOST_REQUIRE_EQUAL(errorCode(seen), "OK");
+  BOOST_TEST(seen["workloads"][0]["address"] == "dev.web.w1.default.b");
+  BOOST_TEST(seen["workloads"][0]["machine"] == "b");
+  BOOST_TEST(seen["workloads"][0]["spiffe_id"] == "spiffe://mesh.kith/dev/web/w1/default/b");
+  // Every link runs CURVE.
+  for (const std::string m : {"a", "b", "c"}) {
+    for (auto& p : mesh.peers(m)) BOOST_TEST(p["encrypted"] == true, m << " -> " << p["machine"]);
+  }
+  // A connect to it from c is DESTINATION_UNREACHABLE until tunnels exist.
+  auto cc = mesh.api("c");
+  auto cli = cc.request({{"op", "register"}, {"name", "dev.cli.c1.default"}});
+  auto conn = cc.request({{"op", "connect"}, {"token", cli->json["token"]}, {"destination", "dev.web.w1.default.b"}});
+  BOOST_TEST(errorCode(conn->json) == "DESTINATION_UNREACHABLE");
+}
+
+BOOST_AUTO_TEST_CASE(deregistration_and_process_exit_propagate) {
+  Mesh mesh;
+  mesh.start("a");
+  mesh.start("b");
+  BOOST_TEST(waitFor([&] { return mesh.allUp("a", 1) && mesh.allUp("b", 1); }, 15000));
+  auto watcher = mesh.api("b");
+  BOOST_REQUIRE(watcher.request({{"op", "watch"}}).isOk());
+  auto ca = mesh.api("a");
+  auto r = ca.request({{"op", "register"}, {"name", "dev.job.j1.default"}, {"replicate_wait_ms", 3000}});
+  BOOST_REQUIRE_EQUAL(errorCode(r->json), "OK");
+  BOOST_TEST(errorCode(mesh.resolve("b", "dev.job.j1.default.a")) == "OK");
+  auto ev = watcher.nextEvent(3000);
+  BOOST_REQUIRE(ev.isOk());
+  BOOST_TEST(ev->json["event"] == "register");
+  BOOST_TEST(ev->json["machine"] == "a");
+  BOOST_REQUIRE_EQUAL(errorCode(ca.request({{"op", "deregister"}, {"token", r->json["token"]}})->json), "OK");
+  auto gone = watcher.nextEvent(3000);
+  BOOST_REQUIRE(gone.isOk());
+  BOOST_TEST(gone->json["event"] == "deregister");
+  BOOST_TEST(errorCode(mesh.resolve("b", "dev.job.j1.default.a")) == "DESTINATION_NOT_FOUND");
+  // A process that exits on a is gone from b too.
+  WorkloadProcess w;
+  BOOST_REQUIRE(w.start({mesh.daemons["a"]->apiSocket(), {{"op", "register"}, {"name", "dev.job.j2.default"}}}).isOk());
+  BOOST_TEST(waitFor([&] { return errorCode(mesh.resolve("b", "dev.job.j2.default.a")) == "OK"; }, 3000));
+  w.kill9();
+  BOOST_TEST(waitFor([&] { return errorCode(mesh.resolve("b", "dev.job.j2.default.a")) == "DESTINATION_NOT_FOUND"; },
+                     3000));
+}
+
+BOOST_AUTO_TEST_CASE(a_daemon_killed_and_restarted_catches_up) {
+  Mesh mesh;
+  mesh.start("a");
+  mesh.start("b");
+  BOOST_TEST(waitFor([&] { return mesh.allUp("a", 1) && mesh.allUp("b", 1); }, 15000));
+  auto ca = mesh.api("a");
+  BOOST_REQUIRE_EQUAL(errorCode(ca.request({{"op", "register"}, {"name", "dev.old.o1.default"},
+                                            {"replicate_wait_ms", 3000}})->json), "OK");
+  BOOST_TEST(errorCode(mesh.resolve("b", "dev.old.o1.default.a")) == "OK");
+  mesh.daemons["b"]->kill9();
+  // While b is down: a new registration on a.
+  BOOST_REQUIRE_EQUAL(errorCode(ca.request({{"op", "register"}, {"name", "dev.new.n1.default"}})->json), "OK");
+  mesh.restart("b");
+  // b serves what it knew at once (from its database) ...
+  BOOST_TEST(errorCode(mesh.resolve("b", "dev.old.o1.default.a")) == "OK");
+  // ... and catches up on what it missed.
+  BOOST_TEST(errorCode(mesh.resolve("b", "dev.new.n1.default.a", 10000)) == "OK");
+}
+
+BOOST_AUTO_TEST_CASE(a_node_certified_by_another_ca_cannot_join) {
+  Mesh mesh;
+  mesh.start("a");
+  // A second CA for the same trust-domain name: a different root key.
+  std::string otherCa = mesh.dir.path() + "/other-ca";
+  std::string out;
+  BOOST_REQUIRE(runCommand(binDir() + "/kithctl ca init --trust-domain mesh.kith --out " + otherCa, &out) == 0);
+  mesh.start("intruder", otherCa);
+  auto ci = mesh.api("intruder");
+  BOOST_REQUIRE_EQUAL(errorCode(ci.request({{"op", "register"}, {"name", "dev.evil.e1.default"}})->json), "OK");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  BOOST_TEST(errorCode(mesh.resolve("a", "dev.evil.*.*.*")) == "DESTINATION_NOT_FOUND");
+  for (auto& p : mesh.peers("a")) BOOST_TEST(p["state"] != "up", "a sees " << p["machine"] << " up");
+  BOOST_TEST(mesh.daemons["a"]->log().find("peer refused") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -37,6 +37,8 @@ Command statusCommand();
 Command workloadsCommand();
 Command eventsCommand();
 Command policyCommand();
+Command peersCommand();
+Command recordsCommand();
 Command caCommand();
 Command doctorCommand();
 

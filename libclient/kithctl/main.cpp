@@ -19,6 +19,8 @@ const Command kCommands[] = {
     workloadsCommand(),
     eventsCommand(),
     policyCommand(),
+    peersCommand(),
+    recordsCommand(),
     caCommand(),
     doctorCommand(),
 };

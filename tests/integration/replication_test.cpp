@@ -99,6 +99,14 @@ BOOST_AUTO_TEST_CASE(three_daemons_converge_and_a_registration_on_a_resolves_on_
   for (const std::string m : {"a", "b", "c"}) {
     for (auto& p : mesh.peers(m)) BOOST_TEST(p["encrypted"] == true, m << " -> " << p["machine"]);
   }
+  // The operator's view: kithctl peers and records.
+  std::string out;
+  BOOST_TEST(runCommand("KITH_HOME=" + mesh.home("c") + " " + binDir() + "/kithctl peers", &out) == 0);
+  BOOST_TEST(out.find("curve") != std::string::npos, out);
+  BOOST_TEST(out.find("up") != std::string::npos, out);
+  out.clear();
+  BOOST_TEST(runCommand("KITH_HOME=" + mesh.home("c") + " " + binDir() + "/kithctl records", &out) == 0);
+  BOOST_TEST(out.find(" A mesh.kith b dev.web.w1.default.b srv ") != std::string::npos, out);
   // A connect to it from c is DESTINATION_UNREACHABLE until tunnels exist.
   auto cc = mesh.api("c");
   auto cli = cc.request({{"op", "register"}, {"name", "dev.cli.c1.default"}});

@@ -88,7 +88,16 @@ BOOST_AUTO_TEST_CASE(init_ca_in_an_existing_empty_directory_is_fine_and_bad_name
   BOOST_TEST(id::initCa(tmp.path(), kTd).isOk());
   TempDir tmp2;
   BOOST_TEST(!id::initCa(tmp2.file("ca"), "Bad Domain").isOk());
-  BOOST_TEST(!id::initCa(tmp2.file("missing/parent/ca"), kTd).isOk());
+}
+
+BOOST_AUTO_TEST_CASE(missing_parent_directories_are_made_private) {
+  TempDir tmp;
+  BOOST_REQUIRE(id::initCa(tmp.file("missing/parent/ca"), kTd).isOk());
+  for (const char* d : {"missing", "missing/parent", "missing/parent/ca"}) {
+    struct stat st{};
+    BOOST_REQUIRE(::stat(tmp.file(d).c_str(), &st) == 0);
+    BOOST_TEST((st.st_mode & 0777) == 0700u, d);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(issued_node_directory_verifies_with_openssl_and_loads) {

@@ -226,6 +226,15 @@ json ApiService::matchAll(const policy::Pattern& p) const {
   return list;
 }
 
+namespace {
+// {"up":N,"down":M} over the replicator's peers (kithctl status, doctor).
+json peerCounts(const json& peers) {
+  int64_t up = 0, down = 0;
+  for (const auto& p : peers) (p.value("state", "") == "up" ? up : down)++;
+  return {{"up", up}, {"down", down}};
+}
+}  // namespace
+
 void ApiService::opStatus(ApiConnection&, const json&, Reply r) {
   const auto& rs = registry_.stats();
   r.ok({{"daemon", std::string("kithd ") + KITH_VERSION},
@@ -243,6 +252,7 @@ void ApiService::opStatus(ApiConnection&, const json&, Reply r) {
                      {"relayed", broker_.stats().relayed}, {"handed_off", broker_.stats().handedOff},
                      {"revoked", broker_.stats().revoked}}},
         {"replication", replicator_ ? replicator_->statsJson() : json(nullptr)},
+        {"peers", replicator_ ? peerCounts(replicator_->peersJson()) : json(nullptr)},
         {"policy", {{"file", policy_.file()}, {"audit", policy_.current()->audit()},
                     {"rules", policy_.current()->rules().size()},
                     {"allowed", policy_.stats().allowed}, {"denied", policy_.stats().denied},

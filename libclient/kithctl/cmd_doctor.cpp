@@ -506,7 +506,7 @@ void checkPolicy(Report& rep, const Sockets& s) {
 }
 
 void checkPeers(Report& rep, const Sockets& s) {
-  if (!s.status || !s.status->contains("peers")) {
+  if (!s.status || !s.status->contains("peers") || (*s.status)["peers"].is_null()) {
     rep.add(Outcome::kSkip, "peers", "skipped: replication not configured");
     return;
   }

@@ -131,6 +131,11 @@ std::string DaemonProcess::log() const {
   return ss.str();
 }
 
+void writeFile(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::trunc);
+  f << text;
+}
+
 int runCommand(const std::string& cmd, std::string* output) {
   std::string full = cmd + " 2>&1";
   FILE* p = ::popen(full.c_str(), "r");

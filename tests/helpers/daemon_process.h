@@ -63,6 +63,9 @@ class DaemonProcess {
   pid_t pid_ = -1;
 };
 
+// Writes (replaces) a file with `text`; test setup, so failure is the test's.
+void writeFile(const std::string& path, const std::string& text);
+
 // Runs a shell command, returns its exit status and captures stdout+stderr.
 int runCommand(const std::string& cmd, std::string* output);
 

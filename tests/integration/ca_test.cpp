@@ -25,11 +25,6 @@ std::string readFile(const std::string& path) {
   return ss.str();
 }
 
-void writeFile(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::trunc);
-  f << text;
-}
-
 unsigned modeOf(const std::string& path) {
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) return 0;

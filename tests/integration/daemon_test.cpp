@@ -13,10 +13,6 @@
 using namespace kith::test;
 
 namespace {
-void writeFile(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::trunc);
-  f << text;
-}
 int exitCodeOf(int st) { return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st); }
 }  // namespace
 

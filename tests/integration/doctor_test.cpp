@@ -20,11 +20,6 @@ bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
-void writeFile(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::trunc);
-  f << text;
-}
-
 // The output line of one check ("" if absent).
 std::string lineOf(const std::string& out, const std::string& check) {
   std::istringstream in(out);

@@ -14,11 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-void writeFile(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::trunc);
-  f << text;
-}
-
 struct PolicyFixture {
   TempDir dir;
   std::string policyPath = dir.path() + "/policy.toml";

@@ -19,6 +19,7 @@
 #include "kith/daemon/config.h"
 #include "kith/daemon/daemon.h"
 #include "kith/daemon/dev_identity.h"
+#include "kith/identity/ca_dir.h"
 
 namespace {
 
@@ -147,6 +148,21 @@ int main(int argc, char** argv) {
     o.nodeKey = std::move(node->key);
   }
   o.localHandoff = config.broker.localHandoff;
+  if (!config.broker.listen.empty()) {
+    if (!replicate) {
+      return fail(config.source + ": broker.listen needs replication ([replication] listen): other daemons find "
+                                  "this one's tunnel endpoint in its replicated infra record");
+    }
+    auto nodeId = identity::NodeIdentity::load(config.identity.nodeDir);
+    if (!nodeId.isOk()) return fail("tunnels: node identity: " + nodeId.status().message());
+    TunnelOptions t;
+    t.machine = config.machine;
+    t.listen = config.broker.listen;
+    t.advertise = config.broker.advertise;
+    t.tls = {nodeId->certPem, nodeId->key.toPkcs8Pem(), nodeId->rootPem, config.trustDomain};
+    t.link.udpIdleMs = config.broker.udpIdleMs;
+    o.tunnels = std::move(t);
+  }
 
   int exitCode = 0;
   {

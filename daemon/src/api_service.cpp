@@ -250,7 +250,8 @@ void ApiService::opStatus(ApiConnection&, const json&, Reply r) {
         {"requests", stats_.requests},
         {"streams", {{"open", broker_.openStreams()}, {"connects", broker_.stats().connects},
                      {"relayed", broker_.stats().relayed}, {"handed_off", broker_.stats().handedOff},
-                     {"revoked", broker_.stats().revoked}}},
+                     {"revoked", broker_.stats().revoked}, {"remote", broker_.stats().remote}}},
+        {"tunnels", tunnels_ ? tunnels_->statsJson() : json(nullptr)},
         {"replication", replicator_ ? replicator_->statsJson() : json(nullptr)},
         {"peers", replicator_ ? peerCounts(replicator_->peersJson()) : json(nullptr)},
         {"policy", {{"file", policy_.file()}, {"audit", policy_.current()->audit()},
@@ -310,14 +311,6 @@ void ApiService::opConnect(ApiConnection& c, const json& req, Reply r) {
   cr.timeoutMs = timeout.value_or(5000);
   auto src = registry_.authenticate(token, c.caller().cred.uid);
   if (!src.isOk()) return r.error(src.status());
-  if (replicator_) {
-    auto pat = policy::Pattern::parse(cr.destination);
-    if (pat.isOk() && registry_.match(*pat).empty() && !replicator_->match(*pat).empty()) {
-      return r.error(Status(Code::kDestinationUnreachable,
-                            cr.destination + " is registered on another machine; tunnels between machines "
-                                             "are not built yet"));
-    }
-  }
   broker_.connect(**src, c.caller(), std::move(cr), std::move(r));
 }
 
@@ -430,7 +423,15 @@ void ApiService::opStreams(ApiConnection&, const json&, Reply r) {
     if (s.port) e["port"] = *s.port;
     list.push_back(std::move(e));
   }
-  r.ok({{"streams", std::move(list)}});
+  if (tunnels_) {
+    for (const auto& s : tunnels_->streams()) {
+      list.push_back({{"link", s.link}, {"stream", s.stream}, {"src", s.src}, {"dst", s.dst}, {"proto", s.proto},
+                      {"machine", s.peer}, {"direction", s.outbound ? "out" : "in"}, {"opened_at", s.openedAt}});
+    }
+  }
+  json out = {{"streams", std::move(list)}};
+  if (tunnels_) out["links"] = tunnels_->linksJson();
+  r.ok(std::move(out));
 }
 
 }  // namespace kith::daemon

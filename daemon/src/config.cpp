@@ -399,7 +399,13 @@ void Parser::parse(const toml::table& root, const ConfigOptions& options, Config
 
   // --- [broker] ---
   const toml::table* broker = section(root, "broker");
-  if (broker != nullptr) checkKeys(*broker, "broker", {"listen", "local_handoff"});
+  if (broker != nullptr) checkKeys(*broker, "broker", {"listen", "advertise", "local_handoff", "udp_idle_ms"});
+  integer(broker, "broker", "udp_idle_ms", 100, 86400000, &c->broker.udpIdleMs);
+  if (const toml::node* n = string(broker, "broker", "advertise", &c->broker.advertise)) {
+    if (!validHostPort(c->broker.advertise, /*allowPortZero=*/false, &why)) {
+      invalid(n, "broker.advertise", "'" + c->broker.advertise + "': " + why);
+    }
+  }
   boolean(broker, "broker", "local_handoff", &c->broker.localHandoff);
   if (const toml::node* n = string(broker, "broker", "listen", &c->broker.listen)) {
     if (!validHostPort(c->broker.listen, /*allowPortZero=*/true, &why)) {
@@ -516,6 +522,8 @@ Status applyReload(Config& live, const Config& fresh) {
       {"replication.seeds",
        [](auto& a, auto& b) { return a.replication.seeds == b.replication.seeds; }},
       {"broker.listen", [](auto& a, auto& b) { return a.broker.listen == b.broker.listen; }},
+      {"broker.advertise", [](auto& a, auto& b) { return a.broker.advertise == b.broker.advertise; }},
+      {"broker.udp_idle_ms", [](auto& a, auto& b) { return a.broker.udpIdleMs == b.broker.udpIdleMs; }},
       {"broker.local_handoff",
        [](auto& a, auto& b) { return a.broker.localHandoff == b.broker.localHandoff; }},
   };

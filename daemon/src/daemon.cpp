@@ -32,6 +32,8 @@ Daemon::~Daemon() {
   if (events_) events_->detachFromLogger();
   loop_.runPosted();
   service_.reset();
+  tunnels_.reset();
+  loop_.runPosted();
   replicator_.reset();
   broker_.reset();
   server_.reset();
@@ -80,21 +82,35 @@ Status Daemon::start() {
   // Live enforcement: a deregistration closes the streams of that workload; a
   // policy swap re-checks every open stream.
   registry_->addWatcher([this](const Registry::Event& ev) {
-    if (ev.value("event", "") == "deregister" && broker_) {
-      broker_->closeStreamsOf(ev.value("address", ""), "deregistered (" + ev.value("reason", "") + ")");
+    if (ev.value("event", "") == "deregister") {
+      std::string why = "deregistered (" + ev.value("reason", "") + ")";
+      if (broker_) broker_->closeStreamsOf(ev.value("address", ""), why);
+      if (tunnels_) tunnels_->closeStreamsOf(ev.value("address", ""), why);
     }
   });
   policy_->onChange([this] {
     if (broker_) broker_->revalidate();
+    if (tunnels_) tunnels_->revalidate();
   });
+  if (opts_.tunnels) {
+    auto t = TunnelBroker::create(loop_, *registry_, *broker_, *policy_, *opts_.tunnels);
+    if (!t.isOk()) return t.status();
+    tunnels_ = std::move(t).value();
+  }
   if (opts_.replication && opts_.nodeKey) {
-    auto r = Replicator::create(loop_, *store_, *registry_, *opts_.nodeKey, *opts_.replication);
+    ReplicatorOptions ro = *opts_.replication;
+    if (tunnels_) ro.brokerEndpoint = tunnels_->endpoint();
+    auto r = Replicator::create(loop_, *store_, *registry_, *opts_.nodeKey, std::move(ro));
     if (!r.isOk()) return r.status();
     replicator_ = std::move(r).value();
+    Replicator* rep = replicator_.get();
+    broker_->setRemote([rep](const policy::Pattern& p) { return rep->match(p); }, tunnels_.get());
+    if (tunnels_) tunnels_->setReplicator(rep);
   }
   service_ = std::make_unique<ApiService>(loop_, *registry_, *broker_, *events_, *policy_, info);
   service_->setServer(server_.get());
   service_->setReplicator(replicator_.get());
+  service_->setTunnels(tunnels_.get());
   KITH_RETURN_IF_ERROR(server_->start());
   log::info(kMod, "serving", {{"machine", opts_.machine}, {"trust_domain", opts_.trustDomain},
                               {"api", opts_.apiSocket}, {"admin", opts_.adminSocket},
@@ -108,6 +124,7 @@ void Daemon::drain() {
   log::info(kMod, "draining", {{"workloads", registry_ ? registry_->size() : 0}});
   if (server_) server_->stop();
   if (replicator_) replicator_->stop();
+  if (tunnels_) tunnels_->closeAll();
   if (broker_) broker_->closeAll();
   if (registry_) registry_->shutdown();
 }

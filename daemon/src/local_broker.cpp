@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "kith/common/clock.h"
@@ -82,11 +83,10 @@ std::optional<uint16_t> targetPort(const Registration& r) {
 
 // One connect request working through its candidates.
 struct LocalBroker::Attempt {
-  std::string srcAddress;
-  std::string srcSpiffe;
+  StreamOrigin origin;
   uid_t uid = 0;
   ConnectRequest req;
-  std::vector<std::string> candidates;  // allowed destinations, in try order
+  std::vector<Candidate> candidates;  // allowed destinations, in try order
   size_t next = 0;
   Status lastError;
   std::unique_ptr<Reply> reply;
@@ -215,171 +215,207 @@ void LocalBroker::connect(const Registration& src, const Caller& caller, Connect
   auto pat = policy::Pattern::parse(req.destination);
   if (!pat.isOk()) return reply.error(Status::badRequest("destination: " + pat.status().message()));
   auto matches = registry_.match(*pat);
-  if (matches.empty()) {
+  std::vector<RemoteWorkload> remote = remoteMatch_ ? remoteMatch_(*pat) : std::vector<RemoteWorkload>{};
+  if (matches.empty() && remote.empty()) {
     return reply.error(Status(Code::kDestinationNotFound, "no workload matches " + req.destination));
   }
   auto a = std::make_shared<Attempt>();
-  a->srcAddress = src.row.address;
-  a->srcSpiffe = src.row.spiffeId;
+  a->origin = {src.row.address, src.row.spiffeId};
   a->uid = caller.cred.uid;
   a->req = std::move(req);
   Status firstDenial;
-  size_t n = matches.size();
-  size_t start = n > 1 ? static_cast<size_t>(rr_++ % n) : 0;
-  for (size_t i = 0; i < n; ++i) {
-    const Registration* dst = matches[(start + i) % n];
+  auto consider = [&](const std::string& address, const std::string& machine,
+                      const std::vector<std::string>& protocols, const policy::Address& dstAddr,
+                      const std::vector<policy::Pattern>& whitelist, std::optional<uint16_t> port) {
     bool speaks = false;
-    for (const auto& p : dst->row.protocols) speaks |= p == a->req.proto;
+    for (const auto& p : protocols) speaks |= p == a->req.proto;
     if (!speaks) {
-      if (firstDenial.isOk()) {
-        firstDenial = Status(Code::kCannotConnect, dst->row.address + " does not speak " + a->req.proto);
-      }
-      continue;
+      if (firstDenial.isOk()) firstDenial = Status(Code::kCannotConnect, address + " does not speak " + a->req.proto);
+      return;
     }
-    AuthDecision d = policy_.decide(src.address, dst->address, a->req.proto, targetPort(*dst), dst->whitelist);
+    AuthDecision d = policy_.decide(src.address, dstAddr, a->req.proto, port, whitelist);
     if (!d.allowed) {
       if (firstDenial.isOk() || firstDenial.code() != Code::kUnauthorized) {
         firstDenial = Status(Code::kUnauthorized, d.message);
       }
-      continue;
+      return;
     }
-    a->candidates.push_back(dst->row.address);
+    a->candidates.push_back({address, machine});
+  };
+  for (const Registration* dst : matches) {
+    consider(dst->row.address, "", dst->row.protocols, dst->address, dst->whitelist, targetPort(*dst));
+  }
+  for (const RemoteWorkload& w : remote) {
+    auto addr = policy::Address::parse(w.address);
+    if (!addr.isOk()) continue;
+    std::vector<policy::Pattern> whitelist;
+    for (const auto& text : w.whitelist) {
+      if (auto p = policy::Pattern::parse(text); p.isOk()) whitelist.push_back(*p);
+    }
+    consider(w.address, w.machine, w.protocols, *addr, whitelist, std::nullopt);
   }
   if (a->candidates.empty()) {
     ++stats_.denied;
     return reply.error(firstDenial);
   }
+  // Round robin over the group: each connect starts one further along.
+  size_t n = a->candidates.size();
+  if (n > 1) std::rotate(a->candidates.begin(), a->candidates.begin() + static_cast<long>(rr_++ % n), a->candidates.end());
   a->reply = std::make_unique<Reply>(std::move(reply));
   tryNext(std::move(a));
 }
 
 void LocalBroker::tryNext(std::shared_ptr<Attempt> a) {
-  while (a->next < a->candidates.size()) {
-    const std::string& addr = a->candidates[a->next++];
-    Registration* dst = registry_.findMutable(addr);
-    if (!dst) {
-      a->lastError = Status(Code::kDestinationNotFound, addr + " deregistered");
-      continue;
-    }
-    if (!dst->hasTarget()) {
-      auto listener = dst->listenerConnId ? server_.find(dst->listenerConnId) : nullptr;
-      if (!listener || listener->closed()) {
-        a->lastError = Status(Code::kCannotConnect, addr + " is registered but not listening");
-        continue;
-      }
-      auto pair = makePair(a->req.proto);
-      if (!pair.isOk()) {
-        a->lastError = pair.status();
-        break;
-      }
-      auto [mine, theirs] = std::move(pair).value();
-      listener->pushEvent({{"event", "incoming"}, {"fd", true}, {"stream", nextStream_},
-                           {"source", a->srcAddress}, {"spiffe_id", a->srcSpiffe},
-                           {"proto", a->req.proto}},
-                          std::move(theirs));
-      deliver(a, std::move(mine), *dst);
-      return;
-    }
-    auto target = Target::parse(dst->row.target);
-    if (!target.isOk()) {
-      a->lastError = Status(Code::kCannotConnect, target.status().message());
-      continue;
-    }
-    int domain = target->kind == Target::Kind::kUnix ? AF_UNIX : (target->ipv6 ? AF_INET6 : AF_INET);
-    UniqueFd fd(::socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) {
-      a->lastError = Status(Code::kInternal, std::string("socket: ") + std::strerror(errno));
-      break;
-    }
-    int rc;
-    if (target->kind == Target::Kind::kUnix) {
-      sockaddr_un sa{};
-      sa.sun_family = AF_UNIX;
-      std::memcpy(sa.sun_path, target->path.c_str(), target->path.size() + 1);
-      rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-    } else {
-      int one = 1;
-      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&target->addr), target->addrLen);
-    }
-    if (rc != 0 && errno != EINPROGRESS && errno != EAGAIN) {
-      a->lastError = Status(Code::kCannotConnect,
-                            addr + ": target " + dst->row.target + " refused: " + std::strerror(errno));
-      continue;
-    }
-    uint64_t job = nextJob_++;
-    auto dial = std::make_unique<Dial>(loop_, std::move(fd), [this, a, job, addr](Status st, UniqueFd cfd) {
-      finishJob(job);
-      Registration* d = registry_.findMutable(addr);
-      if (!st.isOk() || !d) {
-        a->lastError = st.isOk() ? Status(Code::kDestinationNotFound, addr + " deregistered")
-                                 : Status(st.code(), addr + ": " + st.message());
-        tryNext(a);
-        return;
-      }
-      if (Status owner = checkTargetOwner(*d, cfd.get()); !owner.isOk()) {
-        a->lastError = owner;
-        tryNext(a);
-        return;
-      }
-      deliver(a, std::move(cfd), *d);
-    });
-    Dial* raw = dial.get();
-    jobs_[job] = std::move(dial);
-    raw->start(a->req.timeoutMs);
+  if (a->next >= a->candidates.size()) {
+    ++stats_.failed;
+    a->reply->error(a->lastError.isOk() ? Status(Code::kCannotConnect, "no destination accepted") : a->lastError);
     return;
   }
-  ++stats_.failed;
-  a->reply->error(a->lastError.isOk() ? Status(Code::kCannotConnect, "no destination accepted")
-                                      : a->lastError);
-}
-
-void LocalBroker::deliver(std::shared_ptr<Attempt> a, UniqueFd serverEnd, const Registration& dst) {
-  if (dst.hasTarget() && dst.row.proxyProtocol) {
-    api::ProxyHeader h;
-    auto target = Target::parse(dst.row.target);
-    if (target->kind == Target::Kind::kUnix) {
-      h.family = api::ProxyHeader::Family::kUnix;
-      h.dstAddr = target->path;
-    } else if (target->ipv6) {
-      h.family = api::ProxyHeader::Family::kInet6;
-      h.srcAddr = h.dstAddr = std::string(16, '\0');
-      h.srcAddr[15] = h.dstAddr[15] = 1;
-      h.dstPort = target->port;
-    } else {
-      h.family = api::ProxyHeader::Family::kInet;
-      h.srcAddr = h.dstAddr = std::string("\x7f\x00\x00\x01", 4);
-      h.dstPort = target->port;
+  Candidate c = a->candidates[a->next++];
+  if (!c.machine.empty()) return tryRemote(std::move(a), c);
+  openLocal(c.address, a->origin, a->req.proto, a->req.timeoutMs, [this, a, c](Status st, UniqueFd serverEnd) {
+    const Registration* dst = st.isOk() ? registry_.find(c.address) : nullptr;
+    if (st.isOk() && dst == nullptr) st = Status(Code::kDestinationNotFound, c.address + " deregistered");
+    if (!st.isOk()) {
+      a->lastError = st;
+      return tryNext(a);
     }
-    h.tlvs = {{api::kTlvKithAddress, a->srcAddress}, {api::kTlvKithSpiffeId, a->srcSpiffe}};
-    auto enc = api::encodeProxyHeader(h);
-    // A fresh socket's send buffer always takes a header this small at once.
-    if (!enc.isOk() ||
-        ::send(serverEnd.get(), enc->data(), enc->size(), MSG_DONTWAIT | MSG_NOSIGNAL) !=
-            static_cast<ssize_t>(enc->size())) {
-      a->lastError = Status(Code::kCannotConnect, dst.row.address + ": could not send the PROXY header");
-      tryNext(a);
-      return;
-    }
-  }
-  StreamInfo info{nextStream_++, a->srcAddress, dst.row.address, a->req.proto, targetPort(dst),
-                  systemClock().nowMicros()};
-  nlohmann::json fields = {{"destination", dst.row.address}, {"spiffe_id", dst.row.spiffeId},
-                           {"stream", info.id}};
-  log::debug(kMod, "connected", {{"src", a->srcAddress}, {"dst", dst.row.address}, {"mode", a->req.mode}});
-  if (a->req.mode == "fd") {
-    if (opts_.handoff) {
+    StreamInfo info{nextStream_++, a->origin.address, dst->row.address, a->req.proto, targetPort(*dst),
+                    systemClock().nowMicros()};
+    nlohmann::json fields = {{"destination", dst->row.address}, {"spiffe_id", dst->row.spiffeId},
+                             {"stream", info.id}};
+    log::debug(kMod, "connected", {{"src", a->origin.address}, {"dst", dst->row.address}, {"mode", a->req.mode}});
+    if (a->req.mode == "fd" && opts_.handoff) {
       ++stats_.handedOff;
       setBlocking(serverEnd.get());
       a->reply->okWithFd(std::move(fields), std::move(serverEnd));
       return;
     }
+    auto server = std::make_shared<UniqueFd>(std::move(serverEnd));
+    handToCaller(a, std::move(fields), [this, server, info](UniqueFd mine) mutable {
+      if (!mine) return;  // never taken: the server end closes with `server`
+      setNonBlocking(server->get());
+      startRelay(std::move(info), std::move(mine), std::move(*server));
+    });
+  });
+}
+
+void LocalBroker::tryRemote(std::shared_ptr<Attempt> a, const Candidate& c) {
+  if (remote_ == nullptr) {
+    a->lastError = Status(Code::kDestinationUnreachable,
+                          c.address + " is on machine " + c.machine +
+                              " and tunnels between machines are off here ([broker] listen is not set)");
+    return tryNext(std::move(a));
+  }
+  remote_->open(c.machine, c.address, a->origin, a->req.proto, a->req.timeoutMs,
+                [this, a, c](Status st, RemoteOpener::Attach attach) {
+                  if (!st.isOk()) {
+                    a->lastError = st;
+                    // A refusal by policy or a bad request is final for this
+                    // destination but another group member may still take it.
+                    return tryNext(a);
+                  }
+                  ++stats_.remote;
+                  nlohmann::json fields = {{"destination", c.address}, {"machine", c.machine}};
+                  handToCaller(a, std::move(fields), std::move(attach));
+                });
+}
+
+void LocalBroker::openLocal(const std::string& dstAddress, const StreamOrigin& origin, const std::string& proto,
+                            int64_t timeoutMs, std::function<void(Status, UniqueFd)> done) {
+  Registration* dst = registry_.findMutable(dstAddress);
+  if (!dst) return done(Status(Code::kDestinationNotFound, dstAddress + " is not registered here"), UniqueFd());
+  if (!dst->hasTarget()) {
+    auto listener = dst->listenerConnId ? server_.find(dst->listenerConnId) : nullptr;
+    if (!listener || listener->closed()) {
+      return done(Status(Code::kCannotConnect, dstAddress + " is registered but not listening"), UniqueFd());
+    }
+    auto pair = makePair(proto);
+    if (!pair.isOk()) return done(pair.status(), UniqueFd());
+    auto [mine, theirs] = std::move(pair).value();
+    listener->pushEvent({{"event", "incoming"}, {"fd", true}, {"stream", nextStream_}, {"source", origin.address},
+                         {"spiffe_id", origin.spiffeId}, {"proto", proto}},
+                        std::move(theirs));
+    return done(Status::ok(), std::move(mine));
+  }
+  if (proto == "udp") {
+    return done(Status(Code::kCannotConnect, dstAddress + ": targets carry tcp streams only"), UniqueFd());
+  }
+  dialTarget(*dst, origin, timeoutMs, std::move(done));
+}
+
+void LocalBroker::dialTarget(const Registration& dst, const StreamOrigin& origin, int64_t timeoutMs,
+                             std::function<void(Status, UniqueFd)> done) {
+  const std::string addr = dst.row.address;
+  auto target = Target::parse(dst.row.target);
+  if (!target.isOk()) return done(Status(Code::kCannotConnect, target.status().message()), UniqueFd());
+  int domain = target->kind == Target::Kind::kUnix ? AF_UNIX : (target->ipv6 ? AF_INET6 : AF_INET);
+  UniqueFd fd(::socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return done(Status(Code::kInternal, std::string("socket: ") + std::strerror(errno)), UniqueFd());
+  int rc;
+  if (target->kind == Target::Kind::kUnix) {
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, target->path.c_str(), target->path.size() + 1);
+    rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  } else {
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&target->addr), target->addrLen);
+  }
+  if (rc != 0 && errno != EINPROGRESS && errno != EAGAIN) {
+    return done(Status(Code::kCannotConnect, addr + ": target " + dst.row.target + " refused: " + std::strerror(errno)),
+                UniqueFd());
+  }
+  uint64_t job = nextJob_++;
+  auto dial = std::make_unique<Dial>(loop_, std::move(fd), [this, job, addr, origin, done](Status st, UniqueFd cfd) {
+    finishJob(job);
+    Registration* d = registry_.findMutable(addr);
+    if (st.isOk() && !d) st = Status(Code::kDestinationNotFound, addr + " deregistered");
+    if (!st.isOk()) return done(Status(st.code(), st.message().rfind(addr, 0) == 0 ? st.message() : addr + ": " + st.message()), UniqueFd());
+    if (Status owner = checkTargetOwner(*d, cfd.get()); !owner.isOk()) return done(owner, UniqueFd());
+    if (d->row.proxyProtocol) {
+      api::ProxyHeader h;
+      auto t = Target::parse(d->row.target);
+      if (t->kind == Target::Kind::kUnix) {
+        h.family = api::ProxyHeader::Family::kUnix;
+        h.dstAddr = t->path;
+      } else if (t->ipv6) {
+        h.family = api::ProxyHeader::Family::kInet6;
+        h.srcAddr = h.dstAddr = std::string(16, '\0');
+        h.srcAddr[15] = h.dstAddr[15] = 1;
+        h.dstPort = t->port;
+      } else {
+        h.family = api::ProxyHeader::Family::kInet;
+        h.srcAddr = h.dstAddr = std::string("\x7f\x00\x00\x01", 4);
+        h.dstPort = t->port;
+      }
+      h.tlvs = {{api::kTlvKithAddress, origin.address}, {api::kTlvKithSpiffeId, origin.spiffeId}};
+      auto enc = api::encodeProxyHeader(h);
+      // A fresh socket's send buffer always takes a header this small at once.
+      if (!enc.isOk() || ::send(cfd.get(), enc->data(), enc->size(), MSG_DONTWAIT | MSG_NOSIGNAL) !=
+                             static_cast<ssize_t>(enc->size())) {
+        return done(Status(Code::kCannotConnect, addr + ": could not send the PROXY header"), UniqueFd());
+      }
+    }
+    done(Status::ok(), std::move(cfd));
+  });
+  Dial* raw = dial.get();
+  jobs_[job] = std::move(dial);
+  raw->start(timeoutMs);
+}
+
+void LocalBroker::handToCaller(std::shared_ptr<Attempt> a, nlohmann::json fields,
+                               std::function<void(UniqueFd)> attach) {
+  if (a->req.mode == "fd") {
     auto pair = makePair(a->req.proto);
-    if (!pair.isOk()) return a->reply->error(pair.status());
+    if (!pair.isOk()) {
+      attach(UniqueFd());
+      return a->reply->error(pair.status());
+    }
     auto [callerEnd, relayEnd] = std::move(pair).value();
     setNonBlocking(relayEnd.get());
-    setNonBlocking(serverEnd.get());
-    startRelay(std::move(info), std::move(relayEnd), std::move(serverEnd));
+    attach(std::move(relayEnd));
     a->reply->okWithFd(std::move(fields), std::move(callerEnd));  // blocking, as from socket(2)
     return;
   }
@@ -391,6 +427,7 @@ void LocalBroker::deliver(std::shared_ptr<Attempt> a, UniqueFd serverEnd, const 
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   if (!l || path.size() >= sizeof sa.sun_path) {
+    attach(UniqueFd());
     return a->reply->error(Status::internal("cannot make a path socket under " + opts_.streamsDir));
   }
   std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
@@ -401,17 +438,16 @@ void LocalBroker::deliver(std::shared_ptr<Attempt> a, UniqueFd serverEnd, const 
       ::chmod(path.c_str(), 0600) != 0 || ::listen(l.get(), 1) != 0) {
     std::string err = std::strerror(errno);
     ::unlink(path.c_str());
+    attach(UniqueFd());
     return a->reply->error(Status::internal("cannot make a path socket: " + err));
   }
   uint64_t job = nextJob_++;
-  auto server = std::make_shared<UniqueFd>(std::move(serverEnd));
-  auto relay = std::make_unique<PathRelay>(
-      loop_, path, std::move(l), a->uid, [this, job, server, info](UniqueFd conn) mutable {
-        finishJob(job);
-        if (!conn) return;  // timed out: the server end closes with `server`
-        setNonBlocking(server->get());
-        startRelay(std::move(info), std::move(conn), std::move(*server));
-      });
+  auto relay = std::make_unique<PathRelay>(loop_, path, std::move(l), a->uid,
+                                           [this, job, attach = std::move(attach)](UniqueFd conn) {
+                                             finishJob(job);
+                                             if (conn) setNonBlocking(conn.get());
+                                             attach(std::move(conn));
+                                           });
   PathRelay* raw = relay.get();
   jobs_[job] = std::move(relay);
   raw->start(a->req.timeoutMs);

@@ -193,7 +193,7 @@ Status Replicator::startTransport() {
   };
   // A provisional infra (the real endpoint is known once bound).
   {
-    rep::Record infra = rep::makeInfra(opts_.trustDomain, opts_.machine, nextSeq(), opts_.listen, "-");
+    rep::Record infra = rep::makeInfra(opts_.trustDomain, opts_.machine, nextSeq(), opts_.listen, brokerValue());
     KITH_RETURN_IF_ERROR(rep::sign(infra, nodeKey_, now() - 60, now() + opts_.recordValiditySec));
     infraLine_ = infra.line;
   }
@@ -209,7 +209,7 @@ Status Replicator::startTransport() {
   if (!t.isOk()) return t.status();
   transport_ = std::move(t).value();
   endpoint_ = transport_->endpoint();
-  rep::Record infra = rep::makeInfra(opts_.trustDomain, opts_.machine, nextSeq(), endpoint_, "-");
+  rep::Record infra = rep::makeInfra(opts_.trustDomain, opts_.machine, nextSeq(), endpoint_, brokerValue());
   KITH_RETURN_IF_ERROR(rep::sign(infra, nodeKey_, now() - 60, now() + opts_.recordValiditySec));
   infraLine_ = infra.line;
   records_.offer(infra);
@@ -530,7 +530,7 @@ void Replicator::refreshOwn() {
   for (const auto& address : stale) publishLocal({{"event", "register"}, {"address", address}});
   auto* infra = records_.find(opts_.machine, opts_.machine, rep::ObjType::kInfra);
   if (infra && infra->validUntil - t < opts_.recordValiditySec / 2) {
-    rep::Record fresh = rep::makeInfra(opts_.trustDomain, opts_.machine, nextSeq(), endpoint_, "-");
+    rep::Record fresh = rep::makeInfra(opts_.trustDomain, opts_.machine, nextSeq(), endpoint_, brokerValue());
     if (rep::sign(fresh, nodeKey_, t - 60, t + opts_.recordValiditySec).isOk()) {
       infraLine_ = fresh.line;
       records_.offer(fresh);
@@ -547,10 +547,46 @@ std::vector<RemoteWorkload> Replicator::match(const policy::Pattern& p) const {
     if (r->objtype != rep::ObjType::kSrv || r->zone == opts_.machine) continue;
     auto a = policy::Address::parse(r->subject);
     if (!a.isOk() || !p.matches(*a)) continue;
-    out.push_back({r->subject, r->zone, splitCsv(r->values[rep::kSrvProtocols]), r->values[rep::kSrvTargetKind]});
+    out.push_back(remoteOf(*r));
   }
   std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.address < y.address; });
   return out;
+}
+
+RemoteWorkload Replicator::remoteOf(const rep::Record& r) {
+  const std::string& wl = r.values[rep::kSrvWhitelist];
+  return {r.subject, r.zone, splitCsv(r.values[rep::kSrvProtocols]), r.values[rep::kSrvTargetKind],
+          wl == "-" ? std::vector<std::string>{} : splitCsv(wl)};
+}
+
+std::optional<RemoteWorkload> Replicator::findRemote(const std::string& address) const {
+  auto a = policy::Address::parse(address);
+  if (!a.isOk()) return std::nullopt;
+  std::string machine(a->machine());
+  if (machine == opts_.machine) return std::nullopt;
+  const rep::Record* r = records_.find(machine, address, rep::ObjType::kSrv);
+  if (r == nullptr) return std::nullopt;
+  return remoteOf(*r);
+}
+
+std::optional<std::string> Replicator::brokerEndpointOf(const std::string& machine) const {
+  const rep::Record* r = records_.find(machine, machine, rep::ObjType::kInfra);
+  if (r == nullptr || r->values.size() <= rep::kInfraBroker || r->values[rep::kInfraBroker] == "-") {
+    return std::nullopt;
+  }
+  return r->values[rep::kInfraBroker];
+}
+
+void Replicator::recheck(const std::string& machine) {
+  reap();
+  if (!transport_) return;
+  for (const auto& p : transport_->peers()) {
+    if (p.machine == machine && p.up) {
+      (void)transport_->send(machine, rep::Message{std::string(rep::kPull),
+                                                   {rep::encodeVersionVector(records_.versionVector())}});
+      ++stats_.pulls;
+    }
+  }
 }
 
 json Replicator::peersJson() const {

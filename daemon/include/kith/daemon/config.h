@@ -81,6 +81,10 @@ struct ReplicationConfig {
 
 struct BrokerConfig {
   std::string listen;  // "HOST:PORT"; "" = no tunnels to/from other machines
+  // What other daemons dial, published in our infra record; "" = the bound
+  // address (required when listen is a wildcard address).
+  std::string advertise;
+  int64_t udpIdleMs = 60000;  // a UDP flow with no datagram this long is closed
   // Local connects hand the server's descriptor straight to the caller (zero
   // copies) instead of relaying; such streams cannot be closed by a policy
   // reload or a deregistration. Default: relay.

@@ -25,6 +25,7 @@
 #include "kith/daemon/registry.h"
 #include "kith/daemon/replicator.h"
 #include "kith/daemon/store.h"
+#include "kith/daemon/tunnel_broker.h"
 
 namespace kith::daemon {
 
@@ -45,6 +46,8 @@ struct DaemonOptions {
   // Replication (docs/REPLICATION.md), when configured: needs the node key.
   std::optional<ReplicatorOptions> replication;
   std::optional<identity::SigningKey> nodeKey;
+  // Tunnels to other machines ([broker] listen), when configured.
+  std::optional<TunnelOptions> tunnels;
 };
 
 class Daemon {
@@ -64,6 +67,7 @@ class Daemon {
   ApiService& service() { return *service_; }
   PolicyManager& policy() { return *policy_; }
   Replicator* replicator() { return replicator_.get(); }
+  TunnelBroker* tunnels() { return tunnels_.get(); }
   const DaemonOptions& options() const { return opts_; }
 
  private:
@@ -79,6 +83,7 @@ class Daemon {
   std::unique_ptr<LocalBroker> broker_;
   std::unique_ptr<ApiService> service_;
   std::unique_ptr<Replicator> replicator_;
+  std::unique_ptr<TunnelBroker> tunnels_;
   bool drained_ = false;
 };
 

@@ -15,8 +15,12 @@
 // boundaries survive. `mode:"path"` gives the caller a one-shot Unix socket
 // (0600, its uid) whose accepted connection is relayed.
 //
-// A pattern destination picks among allowed matches round-robin and fails
-// over to the next on CANNOT_CONNECT. Loop thread only.
+// Destinations on other machines (known from replicated srv records) go
+// through a RemoteOpener — the TunnelBroker — which opens a stream over the
+// mTLS link to that machine's daemon; the caller's end is delivered the same
+// way (fd or path). A pattern destination picks among the allowed matches,
+// local and remote, round-robin, and fails over to the next on CANNOT_CONNECT
+// or DESTINATION_UNREACHABLE. Loop thread only.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +37,29 @@
 #include "kith/daemon/policy_manager.h"
 #include "kith/daemon/pump.h"
 #include "kith/daemon/registry.h"
+#include "kith/daemon/replicator.h"
 
 namespace kith::daemon {
+
+// Who asks for a stream, as the server side is told (PROXY v2 TLVs, the
+// `incoming` event of a listener).
+struct StreamOrigin {
+  std::string address;
+  std::string spiffeId;
+};
+
+// Opens streams to workloads on other machines (TunnelBroker).
+class RemoteOpener {
+ public:
+  // Binds the daemon's end of the caller's stream to the opened remote stream;
+  // an empty descriptor abandons it (the caller never took it).
+  using Attach = std::function<void(UniqueFd daemonEnd)>;
+  virtual ~RemoteOpener() = default;
+  // Opens `dst` on `machine` for `origin`. `done` runs exactly once (maybe
+  // before open() returns): ok with an Attach, or the reason it failed.
+  virtual void open(const std::string& machine, const std::string& dst, const StreamOrigin& origin,
+                    const std::string& proto, int64_t timeoutMs, std::function<void(Status, Attach)> done) = 0;
+};
 
 struct ConnectRequest {
   std::string destination;  // address or pattern
@@ -50,7 +75,7 @@ class LocalBroker {
     bool handoff = false;    // hand descriptors over instead of relaying
   };
   struct Stats {
-    uint64_t connects = 0, denied = 0, failed = 0, relayed = 0, handedOff = 0, revoked = 0;
+    uint64_t connects = 0, denied = 0, failed = 0, relayed = 0, handedOff = 0, revoked = 0, remote = 0;
   };
   // One relayed stream, as `kithctl` and policy re-checks see it.
   struct StreamInfo {
@@ -64,6 +89,17 @@ class LocalBroker {
   ~LocalBroker();
 
   void connect(const Registration& src, const Caller& caller, ConnectRequest req, Reply reply);
+  // The server end of a stream to the local workload `dst` for `origin`: a
+  // listener gets an `incoming` event, a target is dialled (PROXY v2 header
+  // first when it asked). `done` runs exactly once, maybe before this returns.
+  void openLocal(const std::string& dst, const StreamOrigin& origin, const std::string& proto, int64_t timeoutMs,
+                 std::function<void(Status, UniqueFd serverEnd)> done);
+  // Remote destinations: where they are found (the Replicator's srv records)
+  // and how streams to them are opened (null: tunnels are off).
+  void setRemote(std::function<std::vector<RemoteWorkload>(const policy::Pattern&)> match, RemoteOpener* opener) {
+    remoteMatch_ = std::move(match);
+    remote_ = opener;
+  }
   // Re-decides every open stream under the current policy; closes the denied.
   void revalidate();
   // Closes every stream from or to `address` (it deregistered).
@@ -83,8 +119,16 @@ class LocalBroker {
   };
   class Dial;
   class PathRelay;
+  struct Candidate {
+    std::string address;
+    std::string machine;  // empty: this machine
+  };
   void tryNext(std::shared_ptr<Attempt> a);
-  void deliver(std::shared_ptr<Attempt> a, UniqueFd serverEnd, const Registration& dst);
+  void tryRemote(std::shared_ptr<Attempt> a, const Candidate& c);
+  void dialTarget(const Registration& dst, const StreamOrigin& origin, int64_t timeoutMs,
+                  std::function<void(Status, UniqueFd)> done);
+  // Gives the caller its end (fd or path mode) and `attach` the daemon's end.
+  void handToCaller(std::shared_ptr<Attempt> a, nlohmann::json fields, std::function<void(UniqueFd)> attach);
   void startRelay(StreamInfo info, UniqueFd a, UniqueFd b);
   void endStream(uint64_t id, const std::string& why);
   void finishJob(uint64_t id);
@@ -94,6 +138,8 @@ class LocalBroker {
   ApiServer& server_;
   PolicyManager& policy_;
   Options opts_;
+  std::function<std::vector<RemoteWorkload>(const policy::Pattern&)> remoteMatch_;
+  RemoteOpener* remote_ = nullptr;
   Stats stats_;
   uint64_t rr_ = 0;
   uint64_t nextStream_ = 1;

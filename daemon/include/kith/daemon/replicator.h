@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -42,6 +43,7 @@ struct ReplicatorOptions {
   std::string machine;
   std::string trustDomain;
   std::string listen;              // tcp://HOST:PORT (port 0: any)
+  std::string brokerEndpoint;      // HOST:PORT of our tunnel listener ("" = none)
   std::vector<std::string> seeds;  // MACHINE=NODEKEY@tcp://HOST:PORT
   identity::PublicKey rootKey{};
   std::string delegLine;           // our root-signed deleg record
@@ -57,6 +59,7 @@ struct RemoteWorkload {
   std::string machine;
   std::vector<std::string> protocols;
   std::string targetKind;
+  std::vector<std::string> whitelist;  // its registration whitelist (patterns)
 };
 
 class Replicator {
@@ -72,6 +75,13 @@ class Replicator {
   std::string nodeKeyHex() const;
   // Remote workloads matching a pattern (never this machine's).
   std::vector<RemoteWorkload> match(const policy::Pattern& p) const;
+  // The remote workload at exactly `address`, if its srv record is held.
+  std::optional<RemoteWorkload> findRemote(const std::string& address) const;
+  // Where `machine`'s daemon takes tunnels (its verified infra record).
+  std::optional<std::string> brokerEndpointOf(const std::string& machine) const;
+  // `machine` did not answer a tunnel: drop what has expired and ask it (if
+  // its replication link is up) for its records again, so stale entries go.
+  void recheck(const std::string& machine);
   // Calls done(acked, peers) once every peer that was up when the record of
   // `address` went out has ACKed it, or at the deadline.
   void waitForAcks(const std::string& address, uint64_t timeoutMs,
@@ -106,6 +116,8 @@ class Replicator {
   // one round trip per hop instead of waiting for anti-entropy.
   void forward(const std::string& from, std::vector<std::string> lines);
   void antiEntropy();
+  static RemoteWorkload remoteOf(const replication::Record& r);
+  std::string brokerValue() const { return opts_.brokerEndpoint.empty() ? "-" : opts_.brokerEndpoint; }
   void reap();
   void refreshOwn();
 

@@ -82,7 +82,10 @@ Status Daemon::start() {
   // Live enforcement: a deregistration closes the streams of that workload; a
   // policy swap re-checks every open stream.
   registry_->addWatcher([this](const Registry::Event& ev) {
-    if (ev.value("event", "") == "deregister") {
+    // A process that exits closes its own sockets; what it already sent is
+    // still delivered (cutting its streams would lose it). Every other end
+    // of a registration (deregister, expiry, replacement) revokes at once.
+    if (ev.value("event", "") == "deregister" && ev.value("reason", "") != "exit") {
       std::string why = "deregistered (" + ev.value("reason", "") + ")";
       if (broker_) broker_->closeStreamsOf(ev.value("address", ""), why);
       if (tunnels_) tunnels_->closeStreamsOf(ev.value("address", ""), why);

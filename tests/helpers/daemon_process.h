@@ -45,6 +45,8 @@ class DaemonProcess {
   // Waits for the process to exit within timeoutMs; returns the status or -1.
   int waitExit(int timeoutMs);
   bool running() const { return pid_ > 0; }
+  // Later starts run kithd inside network namespace `name` (ip netns).
+  void setNetns(std::string name) { netns_ = std::move(name); }
   pid_t pid() const { return pid_; }
 
   const std::string& home() const { return home_; }
@@ -60,6 +62,7 @@ class DaemonProcess {
 
  private:
   std::string home_;
+  std::string netns_;
   pid_t pid_ = -1;
 };
 

@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
     o.nodeKey = std::move(node->key);
   }
   o.localHandoff = config.broker.localHandoff;
+  for (const auto& u : config.upstreams) o.upstreams.push_back({u.name, u.listen, u.destination, u.timeoutMs});
   if (!config.broker.listen.empty()) {
     if (!replicate) {
       return fail(config.source + ": broker.listen needs replication ([replication] listen): other daemons find "

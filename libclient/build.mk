@@ -36,7 +36,8 @@ $(LIB)/pkgconfig/kith.pc: libclient/kith.pc.in mk/main.mk
 
 # kithcat and kithctl: each is the .cpp files of its folder.
 KITHCAT_OBJS := $(patsubst %.cpp,$(OBJ)/%.o,$(wildcard libclient/kithcat/*.cpp))
-KITHCTL_OBJS := $(patsubst %.cpp,$(OBJ)/%.o,$(wildcard libclient/kithctl/*.cpp))
+# kithctl forward relays with kithcat's pump.
+KITHCTL_OBJS := $(patsubst %.cpp,$(OBJ)/%.o,$(wildcard libclient/kithctl/*.cpp)) $(OBJ)/libclient/kithcat/pump.o
 ALL_OBJS += $(KITHCAT_OBJS) $(KITHCTL_OBJS)
 
 $(BIN)/kithcat: $(KITHCAT_OBJS) $(LIB)/libkith.a

@@ -30,6 +30,8 @@ packages=(
   # tests and benches use real peers
   openssl curl socat stunnel4 iperf3 iproute2 procps psmisc netcat-openbsd
   clang libclang-rt-14-dev
+  # the README's unmodified-server example and its test (never started as a service)
+  nginx-light
 )
 
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -43,7 +45,16 @@ if [ "${#missing[@]}" -gt 0 ] && [ -z "${KITH_DEPS_NO_APT:-}" ]; then
   log "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   sudo_ apt-get update -qq
+  # Packages with services (nginx) must not start them: tests run their own
+  # copies on loopback ports. policy-rc.d 101 = "action forbidden".
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    guard=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | sudo_ tee "$guard" >/dev/null
+    sudo_ chmod 755 "$guard"
+  fi
   sudo_ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -n "$guard" ] && sudo_ rm -f "$guard"
 fi
 
 # ---- tuned wolfSSL -------------------------------------------------------

@@ -18,6 +18,7 @@
 #include "kith/common/error_list.h"
 #include "kith/common/toml_guard.h"
 #include "kith/identity/spiffe.h"
+#include "kith/policy/pattern.h"
 
 namespace kith::daemon {
 namespace {
@@ -268,7 +269,7 @@ class Parser {
 void Parser::parse(const toml::table& root, const ConfigOptions& options, Config* c) {
   checkKeys(root, "",
             {"machine", "trust_domain", "home", "run_dir", "api", "identity", "store", "lease",
-             "log", "policy", "replication", "broker"});
+             "log", "policy", "replication", "broker", "upstream"});
 
   // --- top level ---
   if (const toml::node* n = string(&root, "", "machine", &c->machine)) {
@@ -393,6 +394,39 @@ void Parser::parse(const toml::table& root, const ConfigOptions& options, Config
       if (!validTcpEndpoint(seed.substr(at + 1), /*allowPortZero=*/false, &why)) {
         invalid(arr.get(i), "replication.seeds[" + std::to_string(i) + "]",
                 "'" + c->replication.seeds[i] + "': " + why);
+      }
+    }
+  }
+
+  // --- [[upstream]] ---
+  if (const toml::node* n = root.get("upstream")) {
+    if (!n->is_array_of_tables()) {
+      invalid(n, "upstream", "expected an array of tables ([[upstream]])");
+    } else {
+      size_t i = 0;
+      for (const toml::node& e : *n->as_array()) {
+        const toml::table* t = e.as_table();
+        std::string key = "upstream[" + std::to_string(i++) + "]";
+        checkKeys(*t, key, {"name", "listen", "destination", "timeout_ms"});
+        UpstreamConfig u;
+        const toml::node* nn = string(t, key, "name", &u.name);
+        const toml::node* ln = string(t, key, "listen", &u.listen);
+        const toml::node* dn = string(t, key, "destination", &u.destination);
+        integer(t, key, "timeout_ms", 1, 600000, &u.timeoutMs);
+        if (!nn || !ln || !dn) {
+          invalid(&e, key, "needs name, listen and destination");
+          continue;
+        }
+        if (std::count(u.name.begin(), u.name.end(), '.') != 3) {
+          invalid(nn, key + ".name", "'" + u.name + "': expected four labels (scope.group.identity.resource)");
+        }
+        if (!validHostPort(u.listen, /*allowPortZero=*/true, &why)) {
+          invalid(ln, key + ".listen", "'" + u.listen + "': " + why);
+        }
+        if (auto p = policy::Pattern::parse(u.destination); !p.isOk()) {
+          invalid(dn, key + ".destination", "'" + u.destination + "': " + p.status().message());
+        }
+        c->upstreams.push_back(std::move(u));
       }
     }
   }
@@ -524,6 +558,7 @@ Status applyReload(Config& live, const Config& fresh) {
       {"broker.listen", [](auto& a, auto& b) { return a.broker.listen == b.broker.listen; }},
       {"broker.advertise", [](auto& a, auto& b) { return a.broker.advertise == b.broker.advertise; }},
       {"broker.udp_idle_ms", [](auto& a, auto& b) { return a.broker.udpIdleMs == b.broker.udpIdleMs; }},
+      {"upstream", [](auto& a, auto& b) { return a.upstreams == b.upstreams; }},
       {"broker.local_handoff",
        [](auto& a, auto& b) { return a.broker.localHandoff == b.broker.localHandoff; }},
   };

@@ -110,6 +110,11 @@ Status Daemon::start() {
     broker_->setRemote([rep](const policy::Pattern& p) { return rep->match(p); }, tunnels_.get());
     if (tunnels_) tunnels_->setReplicator(rep);
   }
+  for (const auto& u : opts_.upstreams) {
+    auto up = Upstream::create(loop_, *registry_, *broker_, u);
+    if (!up.isOk()) return up.status();
+    upstreams_.push_back(std::move(up).value());
+  }
   service_ = std::make_unique<ApiService>(loop_, *registry_, *broker_, *events_, *policy_, info);
   service_->setServer(server_.get());
   service_->setReplicator(replicator_.get());
@@ -125,6 +130,7 @@ void Daemon::drain() {
   if (drained_) return;
   drained_ = true;
   log::info(kMod, "draining", {{"workloads", registry_ ? registry_->size() : 0}});
+  upstreams_.clear();
   if (server_) server_->stop();
   if (replicator_) replicator_->stop();
   if (tunnels_) tunnels_->closeAll();

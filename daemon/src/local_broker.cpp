@@ -89,7 +89,7 @@ struct LocalBroker::Attempt {
   std::vector<Candidate> candidates;  // allowed destinations, in try order
   size_t next = 0;
   Status lastError;
-  std::unique_ptr<Reply> reply;
+  LocalBroker::Done done;
 };
 
 // Non-blocking connect to a target, with timeout. Calls done exactly once.
@@ -199,29 +199,39 @@ void LocalBroker::finishJob(uint64_t id) {
 }
 
 void LocalBroker::connect(const Registration& src, const Caller& caller, ConnectRequest req, Reply reply) {
+  auto r = std::make_shared<Reply>(std::move(reply));
+  connectFor(src, caller.cred.uid, std::move(req), [r](Status st, nlohmann::json fields, UniqueFd fd) {
+    if (!st.isOk()) return r->error(st);
+    if (fd) return r->okWithFd(std::move(fields), std::move(fd));
+    r->ok(std::move(fields));
+  });
+}
+
+void LocalBroker::connectFor(const Registration& src, uid_t uid, ConnectRequest req, Done done) {
+  auto fail = [&done](Status st) { done(std::move(st), nullptr, UniqueFd()); };
   ++stats_.connects;
   if (req.proto != "tcp" && req.proto != "udp") {
-    return reply.error(Status::badRequest("proto must be tcp or udp"));
+    return fail(Status::badRequest("proto must be tcp or udp"));
   }
   if (req.mode != "fd" && req.mode != "path") {
-    return reply.error(Status::badRequest("mode must be fd or path"));
+    return fail(Status::badRequest("mode must be fd or path"));
   }
   if (req.mode == "path" && req.proto == "udp") {
-    return reply.error(Status::badRequest("mode path carries streams only; use fd for udp"));
+    return fail(Status::badRequest("mode path carries streams only; use fd for udp"));
   }
   if (req.timeoutMs <= 0 || req.timeoutMs > 600000) {
-    return reply.error(Status::badRequest("timeout_ms must be between 1 and 600000"));
+    return fail(Status::badRequest("timeout_ms must be between 1 and 600000"));
   }
   auto pat = policy::Pattern::parse(req.destination);
-  if (!pat.isOk()) return reply.error(Status::badRequest("destination: " + pat.status().message()));
+  if (!pat.isOk()) return fail(Status::badRequest("destination: " + pat.status().message()));
   auto matches = registry_.match(*pat);
   std::vector<RemoteWorkload> remote = remoteMatch_ ? remoteMatch_(*pat) : std::vector<RemoteWorkload>{};
   if (matches.empty() && remote.empty()) {
-    return reply.error(Status(Code::kDestinationNotFound, "no workload matches " + req.destination));
+    return fail(Status(Code::kDestinationNotFound, "no workload matches " + req.destination));
   }
   auto a = std::make_shared<Attempt>();
   a->origin = {src.row.address, src.row.spiffeId};
-  a->uid = caller.cred.uid;
+  a->uid = uid;
   a->req = std::move(req);
   Status firstDenial;
   auto consider = [&](const std::string& address, const std::string& machine,
@@ -256,19 +266,20 @@ void LocalBroker::connect(const Registration& src, const Caller& caller, Connect
   }
   if (a->candidates.empty()) {
     ++stats_.denied;
-    return reply.error(firstDenial);
+    return fail(firstDenial);
   }
   // Round robin over the group: each connect starts one further along.
   size_t n = a->candidates.size();
   if (n > 1) std::rotate(a->candidates.begin(), a->candidates.begin() + static_cast<long>(rr_++ % n), a->candidates.end());
-  a->reply = std::make_unique<Reply>(std::move(reply));
+  a->done = std::move(done);
   tryNext(std::move(a));
 }
 
 void LocalBroker::tryNext(std::shared_ptr<Attempt> a) {
   if (a->next >= a->candidates.size()) {
     ++stats_.failed;
-    a->reply->error(a->lastError.isOk() ? Status(Code::kCannotConnect, "no destination accepted") : a->lastError);
+    a->done(a->lastError.isOk() ? Status(Code::kCannotConnect, "no destination accepted") : a->lastError, nullptr,
+            UniqueFd());
     return;
   }
   Candidate c = a->candidates[a->next++];
@@ -285,10 +296,10 @@ void LocalBroker::tryNext(std::shared_ptr<Attempt> a) {
     nlohmann::json fields = {{"destination", dst->row.address}, {"spiffe_id", dst->row.spiffeId},
                              {"stream", info.id}};
     log::debug(kMod, "connected", {{"src", a->origin.address}, {"dst", dst->row.address}, {"mode", a->req.mode}});
-    if (a->req.mode == "fd" && opts_.handoff) {
+    if (a->req.mode == "fd" && opts_.handoff && !a->req.callerFd) {
       ++stats_.handedOff;
       setBlocking(serverEnd.get());
-      a->reply->okWithFd(std::move(fields), std::move(serverEnd));
+      a->done(Status::ok(), std::move(fields), std::move(serverEnd));
       return;
     }
     auto server = std::make_shared<UniqueFd>(std::move(serverEnd));
@@ -407,16 +418,21 @@ void LocalBroker::dialTarget(const Registration& dst, const StreamOrigin& origin
 
 void LocalBroker::handToCaller(std::shared_ptr<Attempt> a, nlohmann::json fields,
                                std::function<void(UniqueFd)> attach) {
+  if (a->req.callerFd) {
+    // The caller's end exists already (an [[upstream]] connection).
+    attach(std::move(a->req.callerFd));
+    return a->done(Status::ok(), std::move(fields), UniqueFd());
+  }
   if (a->req.mode == "fd") {
     auto pair = makePair(a->req.proto);
     if (!pair.isOk()) {
       attach(UniqueFd());
-      return a->reply->error(pair.status());
+      return a->done(pair.status(), nullptr, UniqueFd());
     }
     auto [callerEnd, relayEnd] = std::move(pair).value();
     setNonBlocking(relayEnd.get());
     attach(std::move(relayEnd));
-    a->reply->okWithFd(std::move(fields), std::move(callerEnd));  // blocking, as from socket(2)
+    a->done(Status::ok(), std::move(fields), std::move(callerEnd));  // blocking, as from socket(2)
     return;
   }
   // mode path: a one-shot socket owned by the caller's uid, 0600.
@@ -428,7 +444,7 @@ void LocalBroker::handToCaller(std::shared_ptr<Attempt> a, nlohmann::json fields
   sa.sun_family = AF_UNIX;
   if (!l || path.size() >= sizeof sa.sun_path) {
     attach(UniqueFd());
-    return a->reply->error(Status::internal("cannot make a path socket under " + opts_.streamsDir));
+    return a->done(Status::internal("cannot make a path socket under " + opts_.streamsDir), nullptr, UniqueFd());
   }
   std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
   mode_t old = ::umask(0177);
@@ -439,7 +455,7 @@ void LocalBroker::handToCaller(std::shared_ptr<Attempt> a, nlohmann::json fields
     std::string err = std::strerror(errno);
     ::unlink(path.c_str());
     attach(UniqueFd());
-    return a->reply->error(Status::internal("cannot make a path socket: " + err));
+    return a->done(Status::internal("cannot make a path socket: " + err), nullptr, UniqueFd());
   }
   uint64_t job = nextJob_++;
   auto relay = std::make_unique<PathRelay>(loop_, path, std::move(l), a->uid,
@@ -452,7 +468,7 @@ void LocalBroker::handToCaller(std::shared_ptr<Attempt> a, nlohmann::json fields
   jobs_[job] = std::move(relay);
   raw->start(a->req.timeoutMs);
   fields["path"] = path;
-  a->reply->ok(std::move(fields));
+  a->done(Status::ok(), std::move(fields), UniqueFd());
 }
 
 void LocalBroker::startRelay(StreamInfo info, UniqueFd a, UniqueFd b) {

@@ -36,6 +36,8 @@ struct Options {
   std::string socket;
   std::string mode = "fd";
   std::vector<std::string> allow;
+  std::string target;
+  bool proxy = false;
   bool keep = false;
   bool udp = false;
   bool verbose = false;
@@ -88,8 +90,17 @@ int listenMode(const Options& o) {
   reg.name = o.listenName;
   reg.whitelist = o.allow;
   if (o.udp) reg.protocols = {"udp"};
+  reg.target = o.target;
+  reg.proxyProtocol = o.proxy;
   Registration r = client.registerAs(reg);
   if (o.verbose) say("registered " + r.address + " (" + r.spiffeId + ")");
+  if (!o.target.empty()) {
+    // An unmodified server: the daemon dials the target for every stream.
+    // This process only holds the registration (the lease lives while it
+    // runs); it ends with a signal.
+    say("registered " + r.address + " -> " + o.target + "; holding the registration until stopped");
+    for (;;) ::pause();
+  }
   client.listen();
   if (o.verbose) say("listening");
 
@@ -187,6 +198,11 @@ int run(int argc, char** argv) {
                                "With -l: a pattern allowed to connect (repeatable)")
                     ->type_name("PATTERN")
                     ->allow_extra_args(false);
+  auto* target = app.add_option("-t,--target", o.target,
+                                "With -l: register TARGET (unix:/path or tcp:127.0.0.1:PORT) for an unmodified "
+                                "server the daemon dials, and hold the registration until stopped")
+                     ->type_name("TARGET");
+  app.add_flag("--proxy-protocol", o.proxy, "With --target: send a PROXY v2 header naming the caller first");
   auto* exec = app.add_option("-e,--exec", o.exec,
                               "With -l: run CMD (via /bin/sh -c) on each stream")
                    ->type_name("CMD");
@@ -199,7 +215,8 @@ int run(int argc, char** argv) {
       ->type_name("PATH");
   app.add_flag("-v,--verbose", o.verbose, "Say what happens on stderr (caller addresses)");
   listen->excludes(as);
-  for (auto* opt : {keep, allow, exec}) opt->needs(listen);
+  for (auto* opt : {keep, allow, exec, target}) opt->needs(listen);
+  target->excludes(exec);
   for (auto* opt : {mode, dest}) opt->needs(as);
 
   try {

@@ -70,6 +70,12 @@ size_t tunnelStreams(Mesh& mesh, const std::string& m) {
   return n;
 }
 
+// A TCP port free on 127.0.0.1 right now.
+int freePort() {
+  EchoServer probe;
+  return probe.port();
+}
+
 std::string sha256OfFile(const std::string& path) {
   std::string out;
   runCommand("sha256sum " + path + " | cut -c1-64", &out);
@@ -456,6 +462,70 @@ BOOST_AUTO_TEST_CASE(policy_reloads_and_deregistrations_close_tunnel_streams) {
   BOOST_REQUIRE_EQUAL(errorCode(cb.request({{"op", "deregister"}, {"token", t2}})->json), "OK");
   BOOST_TEST(closesWithin(api.get(), 5000));
   BOOST_TEST(waitFor([&] { return tunnelStreams(mesh, "a") == 0 && tunnelStreams(mesh, "b") == 0; }, 5000));
+}
+
+// The README's walk-through: curl on machine a reaches an unmodified nginx on
+// machine b, through `kithctl forward` and through an [[upstream]].
+BOOST_AUTO_TEST_CASE(unmodified_curl_reaches_nginx_on_another_machine_through_forward_and_upstream) {
+  Mesh mesh;
+  int upPort = freePort();
+  mesh.start("a", Mesh::spec("[[upstream]]\nname = \"dev.curl.up1.default\"\nlisten = \"127.0.0.1:" +
+                             std::to_string(upPort) + "\"\ndestination = \"dev.nginx.*.default.*\"\n"));
+  mesh.start("b");
+  BOOST_REQUIRE(waitFor([&] { return mesh.meshUp(); }, 15000));
+  int nginxPort = freePort();
+  std::string prefix = mesh.dir.path() + "/nginx";
+  std::string out;
+  BOOST_REQUIRE(runCommand("mkdir -p " + prefix, &out) == 0);
+  writeFile(prefix + "/nginx.conf",
+            "daemon off;\npid " + prefix + "/nginx.pid;\nerror_log " + prefix + "/error.log;\n"
+            "events { worker_connections 64; }\nhttp {\n  access_log off;\n"
+            "  client_body_temp_path " + prefix + "/body;\n  proxy_temp_path " + prefix + "/proxy;\n"
+            "  fastcgi_temp_path " + prefix + "/fastcgi;\n"
+            "  server { listen 127.0.0.1:" + std::to_string(nginxPort) +
+            "; location / { return 200 \"hello from nginx on b\\n\"; } }\n}\n");
+  ShellProcess nginx("nginx -c " + prefix + "/nginx.conf -p " + prefix + "/", prefix + "/stdout");
+  BOOST_REQUIRE(waitFor([&] { return runCommand("curl -sf http://127.0.0.1:" + std::to_string(nginxPort) + "/", &out) == 0; }, 10000));
+  // nginx knows nothing of kith: kithcat holds its registration with a target.
+  ShellProcess reg(mesh.kithcat("b") + " -l dev.nginx.web1.default --allow 'dev.curl.*.*.*' -t tcp:127.0.0.1:" +
+                       std::to_string(nginxPort),
+                   mesh.dir.path() + "/reg.out");
+  BOOST_REQUIRE(mesh.knows("a", "dev.nginx.web1.default.b"));
+  // kithctl forward: a local port on a for curl.
+  int fwdPort = freePort();
+  ShellProcess fwd(mesh.kithctl("a") + " forward " + std::to_string(fwdPort) +
+                       " dev.nginx.web1.default.b --as dev.curl.c1.default",
+                   mesh.dir.path() + "/fwd.out");
+  out.clear();
+  BOOST_TEST(waitFor(
+                 [&] {
+                   out.clear();
+                   return runCommand("curl -sf http://127.0.0.1:" + std::to_string(fwdPort) + "/", &out) == 0;
+                 },
+                 10000),
+             out << fwd.output());
+  BOOST_TEST(out == "hello from nginx on b\n");
+  BOOST_TEST(fwd.output().find("forwarding 127.0.0.1:" + std::to_string(fwdPort)) != std::string::npos, fwd.output());
+  // [[upstream]] in a's config: the same without any process on a.
+  out.clear();
+  BOOST_TEST(waitFor(
+      [&] {
+        out.clear();
+        return runCommand("curl -sf http://127.0.0.1:" + std::to_string(upPort) + "/", &out) == 0;
+      },
+      10000));
+  BOOST_TEST(out == "hello from nginx on b\n");
+  // The upstream is a registered workload on a; policy applies to it: nginx
+  // only admits dev.curl.*, so a forward as another group is refused.
+  BOOST_TEST(errorCode(mesh.resolve("a", "dev.curl.up1.default.a")) == "OK");
+  int badPort = freePort();
+  ShellProcess bad(mesh.kithctl("a") + " forward " + std::to_string(badPort) +
+                       " dev.nginx.web1.default.b --as dev.wget.w1.default",
+                   mesh.dir.path() + "/bad.out");
+  BOOST_REQUIRE(waitFor([&] { return bad.output().find("forwarding") != std::string::npos; }, 10000));
+  out.clear();
+  BOOST_TEST(runCommand("curl -s --max-time 5 http://127.0.0.1:" + std::to_string(badPort) + "/", &out) != 0);
+  BOOST_TEST(waitFor([&] { return bad.output().find("UNAUTHORIZED") != std::string::npos; }, 5000), bad.output());
 }
 
 // Two machines in their own network namespaces joined by a veth pair: the

@@ -93,6 +93,16 @@ struct BrokerConfig {
   bool operator==(const BrokerConfig&) const = default;
 };
 
+// [[upstream]]: a local TCP port forwarded into the mesh (see Upstream).
+struct UpstreamConfig {
+  std::string name;         // scope.group.identity.resource (4 labels)
+  std::string listen;       // HOST:PORT, loopback unless the operator says otherwise
+  std::string destination;  // address or pattern
+  int64_t timeoutMs = 5000;
+
+  bool operator==(const UpstreamConfig&) const = default;
+};
+
 struct Config {
   std::string source;        // the file it came from, or "<dev>"
   std::string machine;       // one address label [A-Za-z0-9_-]{1,63} (identity::validateMachineName)
@@ -107,6 +117,7 @@ struct Config {
   PolicyConfig policy;
   ReplicationConfig replication;
   BrokerConfig broker;
+  std::vector<UpstreamConfig> upstreams;
 
   bool operator==(const Config&) const = default;
 };

@@ -26,6 +26,7 @@
 #include "kith/daemon/replicator.h"
 #include "kith/daemon/store.h"
 #include "kith/daemon/tunnel_broker.h"
+#include "kith/daemon/upstream.h"
 
 namespace kith::daemon {
 
@@ -48,6 +49,7 @@ struct DaemonOptions {
   std::optional<identity::SigningKey> nodeKey;
   // Tunnels to other machines ([broker] listen), when configured.
   std::optional<TunnelOptions> tunnels;
+  std::vector<UpstreamOptions> upstreams;
 };
 
 class Daemon {
@@ -84,6 +86,7 @@ class Daemon {
   std::unique_ptr<ApiService> service_;
   std::unique_ptr<Replicator> replicator_;
   std::unique_ptr<TunnelBroker> tunnels_;
+  std::vector<std::unique_ptr<Upstream>> upstreams_;
   bool drained_ = false;
 };
 

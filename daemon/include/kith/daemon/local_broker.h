@@ -66,6 +66,10 @@ struct ConnectRequest {
   std::string proto = "tcp";
   std::string mode = "fd";  // "fd" | "path"
   int64_t timeoutMs = 5000;
+  // The caller's end of the stream when it exists already (a connection
+  // accepted by an [[upstream]] listener): it is joined to the destination
+  // instead of a new socketpair, and nothing is handed back.
+  UniqueFd callerFd;
 };
 
 class LocalBroker {
@@ -89,6 +93,10 @@ class LocalBroker {
   ~LocalBroker();
 
   void connect(const Registration& src, const Caller& caller, ConnectRequest req, Reply reply);
+  // The same for callers inside the daemon: `done` runs exactly once with the
+  // reply's fields and the caller's end (none in path mode or with callerFd).
+  using Done = std::function<void(Status, nlohmann::json fields, UniqueFd callerEnd)>;
+  void connectFor(const Registration& src, uid_t uid, ConnectRequest req, Done done);
   // The server end of a stream to the local workload `dst` for `origin`: a
   // listener gets an `incoming` event, a target is dialled (PROXY v2 header
   // first when it asked). `done` runs exactly once, maybe before this returns.

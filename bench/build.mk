@@ -17,7 +17,16 @@ $(BIN)/bench_api: $(BENCH_API_OBJS) $(LIB)/libkith_socket_api.a $(LIB)/libkith_c
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $(BENCH_API_OBJS) $(LIB)/libkith_socket_api.a $(LIB)/libkith_common.a $(DEP_LIBS)
 BENCH_TARGETS += $(BIN)/bench_api
 
+# bench_tcp_probe: the client/echo side of bench/tunnel_bench.sh (kith's
+# tunnels beside direct TCP, socat and a stunnel pair).
+$(BIN)/bench_tcp_probe: $(OBJ)/bench/tcp_probe.o
+	@mkdir -p $(@D)
+	@echo "  LD  $@"
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
+ALL_OBJS += $(OBJ)/bench/tcp_probe.o
+BENCH_TARGETS += $(BIN)/bench_tcp_probe
+
 # bench_api starts build/bin/kithd, so the daemon is built first.
 # BENCH_FLAGS=--quick: a tenth of the counts (a smoke run, not figures).
-bench: $(BENCH_TARGETS) $(BIN)/kithd
+bench: $(BENCH_TARGETS) $(BIN)/kithd $(BIN)/kithctl $(BIN)/kithcat
 	@bench/run.sh $(BUILD) $(BENCH_FLAGS)

@@ -37,13 +37,10 @@ echo "kith benches, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -sr
 run bench_policy "$BIN/bench_policy" $QUICK
 run bench_api "$BIN/bench_api" $QUICK
 
-# --- tunnels between daemons (later issues) ----------------------------------
-# Mesh tunnel figures go here, each side by side in the same run with the
-# direct path and the usual tools on loopback only (iperf3 over plain TCP,
-# socat, stunnel with the same TLS 1.3 suite), e.g.:
-#   run bench_tunnel "$BIN/bench_tunnel" $QUICK
-# A bench that needs an optional tool checks for it and prints "skipped: no
-# iperf3" instead of failing.
+# --- tunnels between daemons ---------------------------------------------------
+# kith's mTLS tunnels beside direct TCP, a socat relay and a stunnel4 pair, in
+# one run (bench/tunnel_bench.sh; needs iperf3, socat, stunnel4, openssl).
+run tunnel_bench bench/tunnel_bench.sh "$BUILD" $QUICK
 
 echo
 if [ -n "$failed" ]; then

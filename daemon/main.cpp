@@ -1,6 +1,7 @@
 // kithd: the per-machine daemon. This file only wires: command line, config,
 // identity, logging, signals; the daemon proper is kith::daemon::Daemon.
 #include <grp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <sys/resource.h>
@@ -109,6 +110,11 @@ int main(int argc, char** argv) {
   if (sodium_init() < 0) return fail("libsodium failed to initialise");
   ::signal(SIGPIPE, SIG_IGN);
   raiseFdLimit();
+  // Tunnels move data through buffers of 64-256 KiB that come and go: keep
+  // them on the heap and stop glibc from returning memory at every free
+  // (with the defaults each one was an mmap/munmap or brk pair).
+  ::mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+  ::mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
   // HOME is traversable (0711) so that local users reach run/api.sock, but not
   // listable; the CA, node key and state inside are 0700/0600.
   ::mkdir(config.home.c_str(), 0711);

@@ -13,7 +13,7 @@ namespace {
 
 constexpr const char* kMod = "tunnel";
 // One read from a stream's socket becomes at most one DATA frame this big.
-constexpr size_t kChunk = 64 * 1024;
+constexpr size_t kChunk = kMaxFramePayload;
 // One wolfSSL_write takes at most this much (it cuts 16 KiB records).
 constexpr size_t kTlsWriteMax = 256 * 1024;
 // Reads from TLS go through one buffer shared by every link on the loop.
@@ -74,7 +74,7 @@ void PeerLink::start() {
 
 void PeerLink::armLink() {
   if (state_ == State::kClosed) return;
-  int want = UV_READABLE | (wantWrite_ ? UV_WRITABLE : 0);
+  int want = UV_READABLE | (wantWrite_ || tls_->hasOutput() ? UV_WRITABLE : 0);
   if (want == armed_) return;
   armed_ = want;
   (void)poll_->start(want, [this](int status, int events) { onSocket(status, events); });
@@ -85,9 +85,11 @@ void PeerLink::onSocket(int status, int events) {
   if (status < 0) {
     return close(Status(Code::kDestinationUnreachable, std::string("link socket: ") + uv_strerror(status)));
   }
+  if (events & UV_READABLE) tls_->socketReadable();
   if (state_ == State::kHandshake) return handshakeStep();
   if (events & UV_WRITABLE) {
     wantWrite_ = false;
+    if (!tls_->flushOutput()) return close(Status(Code::kDestinationUnreachable, tls_->error()));
     flush();
   }
   if (state_ == State::kUp && (events & UV_READABLE)) readLink();
@@ -96,6 +98,7 @@ void PeerLink::onSocket(int status, int events) {
 
 void PeerLink::handshakeStep() {
   TlsTransport::Io io = tls_->handshake();
+  if (!tls_->flushOutput()) io = TlsTransport::Io::kError;
   if (io == TlsTransport::Io::kWantRead || io == TlsTransport::Io::kWantWrite) {
     wantWrite_ = io == TlsTransport::Io::kWantWrite;
     armLink();
@@ -189,6 +192,10 @@ void PeerLink::flush() {
     }
     return close(Status(Code::kDestinationUnreachable, "TLS " + tls_->error()));
   }
+  if (state_ == State::kUp && !tls_->flushOutput()) {
+    return close(Status(Code::kDestinationUnreachable, tls_->error()));
+  }
+  if (tls_->hasOutput()) armLink();
   if (outOff_ == out_.size()) {
     out_.clear();
     outOff_ = 0;
@@ -537,8 +544,10 @@ void PeerLink::writeStream(Stream& s) {
     s.unacked += static_cast<size_t>(n);
   }
   if (s.pendingOff == s.pending.size()) {
-    // Memory goes back as soon as a slow reader catches up.
-    std::string().swap(s.pending);
+    // A small buffer is kept for the next burst; a big one (a slow reader's
+    // window) goes back as soon as the reader catches up.
+    if (s.pending.capacity() > kChunk) std::string().swap(s.pending);
+    else s.pending.clear();
     s.pendingOff = 0;
   }
   if (s.unacked > 0 && (s.unacked >= opts_.window / 4 || s.pending.empty())) {

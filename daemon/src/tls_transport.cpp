@@ -3,6 +3,11 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <span>
 
@@ -71,19 +76,84 @@ TlsContext::~TlsContext() {
   if (server_) wolfSSL_CTX_free(server_);
 }
 
-TlsTransport::TlsTransport(std::shared_ptr<const TlsContext> ctx, int fd, bool server) : ctx_(std::move(ctx)) {
+namespace {
+constexpr size_t kInBuf = 256 * 1024;
+// wolfSSL's writes are taken while the buffer holds less than this; beyond
+// it the write waits for the socket (kWantWrite).
+constexpr size_t kOutHigh = 1024 * 1024;
+}  // namespace
+
+TlsTransport::TlsTransport(std::shared_ptr<const TlsContext> ctx, int fd, bool server)
+    : ctx_(std::move(ctx)), fd_(fd) {
   ssl_ = wolfSSL_new(server ? ctx_->server() : ctx_->client());
   if (ssl_ == nullptr) {
     error_ = "wolfSSL_new failed";
     return;
   }
-  if (wolfSSL_set_fd(ssl_, fd) != WOLFSSL_SUCCESS) {
-    error_ = "wolfSSL_set_fd failed";
-    wolfSSL_free(ssl_);
-    ssl_ = nullptr;
-    return;
-  }
+  wolfSSL_SSLSetIORecv(ssl_, &TlsTransport::onRecv);
+  wolfSSL_SSLSetIOSend(ssl_, &TlsTransport::onSend);
+  wolfSSL_SetIOReadCtx(ssl_, this);
+  wolfSSL_SetIOWriteCtx(ssl_, this);
   wolfSSL_set_using_nonblock(ssl_, 1);
+}
+
+int TlsTransport::onRecv(WOLFSSL*, char* buf, int sz, void* ctx) {
+  auto* t = static_cast<TlsTransport*>(ctx);
+  if (t->inOff_ == t->inLen_) {
+    if (t->peerClosed_) return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+    if (t->drained_) return WOLFSSL_CBIO_ERR_WANT_READ;
+    if (!t->in_) t->in_.reset(new char[kInBuf]);
+    ssize_t n = ::recv(t->fd_, t->in_.get(), kInBuf, MSG_DONTWAIT);
+    if (n <= 0) {
+      t->inLen_ = t->inOff_ = 0;
+      if (n == 0) {
+        t->peerClosed_ = true;
+        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return WOLFSSL_CBIO_ERR_WANT_READ;
+      if (errno == EINTR) return WOLFSSL_CBIO_ERR_ISR;
+      return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
+    }
+    t->inLen_ = static_cast<size_t>(n);
+    t->inOff_ = 0;
+    t->drained_ = t->inLen_ < kInBuf;
+  }
+  size_t take = std::min(static_cast<size_t>(sz), t->inLen_ - t->inOff_);
+  std::memcpy(buf, t->in_.get() + t->inOff_, take);
+  t->inOff_ += take;
+  return static_cast<int>(take);
+}
+
+int TlsTransport::onSend(WOLFSSL*, char* buf, int sz, void* ctx) {
+  auto* t = static_cast<TlsTransport*>(ctx);
+  if (t->out_.size() - t->outOff_ >= kOutHigh) {
+    if (!t->flushOutput()) return WOLFSSL_CBIO_ERR_CONN_RST;
+    if (t->out_.size() - t->outOff_ >= kOutHigh) return WOLFSSL_CBIO_ERR_WANT_WRITE;
+  }
+  t->out_.append(buf, static_cast<size_t>(sz));
+  return sz;
+}
+
+bool TlsTransport::flushOutput() {
+  while (outOff_ < out_.size()) {
+    ssize_t n = ::send(fd_, out_.data() + outOff_, out_.size() - outOff_, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      // ENOTCONN: a dialled socket still connecting; it polls writable later.
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN) break;
+      if (errno == EINTR) continue;
+      error_ = std::string("send: ") + std::strerror(errno);
+      return false;
+    }
+    outOff_ += static_cast<size_t>(n);
+  }
+  if (outOff_ == out_.size()) {
+    out_.clear();
+    outOff_ = 0;
+  } else if (outOff_ > kOutHigh) {
+    out_.erase(0, outOff_);
+    outOff_ = 0;
+  }
+  return true;
 }
 
 TlsTransport::~TlsTransport() {
@@ -158,7 +228,7 @@ size_t TlsTransport::write(const char* buf, size_t len, Io* io) {
   return 0;
 }
 
-bool TlsTransport::pending() const { return wolfSSL_pending(ssl_) > 0; }
+bool TlsTransport::pending() const { return inOff_ < inLen_ || wolfSSL_pending(ssl_) > 0; }
 
 std::string TlsTransport::version() const {
   const char* v = ssl_ ? wolfSSL_get_version(ssl_) : nullptr;

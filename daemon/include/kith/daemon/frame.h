@@ -151,10 +151,12 @@ Status FrameDecoder::feed(std::string_view data, F&& onFrame) {
     data.remove_prefix(take);
     if (carry_.size() < kFrameHeaderBytes + len) return Status::ok();
     Frame f = *h;
-    std::string whole = std::move(carry_);
+    // The frame is decoded from carry_ itself, which keeps its capacity for
+    // the next partial frame (no allocation per frame).
+    f.payload = std::string_view(carry_).substr(kFrameHeaderBytes);
+    bool more = onFrame(f);
     carry_.clear();
-    f.payload = std::string_view(whole).substr(kFrameHeaderBytes);
-    if (!onFrame(f)) return Status::ok();
+    if (!more) return Status::ok();
   }
   auto used = decodeSome(data, onFrame, stop);
   if (!used.isOk()) return broken_ = used.status();

@@ -7,7 +7,13 @@
 //
 // TlsTransport drives one non-blocking socket: handshake(), read(), write()
 // report kWantRead/kWantWrite instead of blocking; the owner polls the socket
-// and calls again. What the handshake proved is a PeerIdentity value: the peer's
+// and calls again. It does the socket I/O itself (wolfSSL I/O callbacks), in
+// big batches: one recv() fills a 256 KiB buffer that wolfSSL's many small
+// reads (a record header, then its body) are served from, and the records
+// wolfSSL writes collect in an output buffer sent with one send() — instead of
+// two recv() per 16 KiB record in and one send() per record out. Encrypted
+// bytes may therefore wait in the output buffer: flushOutput() sends them and
+// hasOutput() says whether the socket must be polled for writing. What the handshake proved is a PeerIdentity value: the peer's
 // machine name, taken from its certificate's SPIFFE ID spiffe://TD/node/MACHINE
 // — accepted only for a leaf certificate signed by the root itself, so a node
 // (whose node-ca.crt may issue workload SVIDs) can never pose as another node.
@@ -84,6 +90,11 @@ class TlsTransport {
   size_t write(const char* buf, size_t len, Io* io);
   // Bytes decrypted and waiting inside wolfSSL (no socket readiness for them).
   bool pending() const;
+  // The socket polled readable: the next read may ask the kernel again.
+  void socketReadable() { drained_ = false; }
+  // Sends buffered encrypted bytes; false on a socket error (error() says).
+  bool flushOutput();
+  bool hasOutput() const { return outOff_ < out_.size(); }
 
   // The last error, readable ("handshake: ASN no signer error (-188)").
   const std::string& error() const { return error_; }
@@ -92,9 +103,22 @@ class TlsTransport {
 
  private:
   Io classify(int rc, const char* what);
+  static int onRecv(WOLFSSL* ssl, char* buf, int sz, void* ctx);
+  static int onSend(WOLFSSL* ssl, char* buf, int sz, void* ctx);
 
   std::shared_ptr<const TlsContext> ctx_;
   WOLFSSL* ssl_ = nullptr;
+  int fd_ = -1;
+  std::unique_ptr<char[]> in_;  // received, not yet taken by wolfSSL (allocated once)
+  size_t inLen_ = 0;
+  size_t inOff_ = 0;
+  std::string out_;  // encrypted, not yet sent
+  size_t outOff_ = 0;
+  bool peerClosed_ = false;
+  // The last recv() returned less than the buffer: the socket is (very
+  // likely) empty, so wolfSSL's next read says kWantRead without asking the
+  // kernel — epoll (level-triggered) reports anything that arrives since.
+  bool drained_ = false;
   std::string error_;
 };
 

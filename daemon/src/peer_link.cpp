@@ -16,6 +16,8 @@ constexpr const char* kMod = "tunnel";
 constexpr size_t kChunk = kMaxFramePayload;
 // One wolfSSL_write takes at most this much (it cuts 16 KiB records).
 constexpr size_t kTlsWriteMax = 256 * 1024;
+// A link whose peer lets this much pile up is closed.
+constexpr size_t kMaxBacklog = 64 * 1024 * 1024;
 // Reads from TLS go through one buffer shared by every link on the loop.
 constexpr size_t kReadBuf = 256 * 1024;
 
@@ -116,6 +118,7 @@ void PeerLink::handshakeStep() {
   if (!peer.isOk()) return close(peer.status());
   peer_ = std::move(peer).value();
   state_ = State::kUp;
+  tls_->authenticated();
   wantWrite_ = false;
   lastHeardMs_ = static_cast<int64_t>(loop_.nowMs());
   log::info(kMod, "link up", {{"link", id_}, {"peer", peer_.machine}, {"dialled", dialer_},
@@ -169,6 +172,12 @@ void PeerLink::tick() {
 
 void PeerLink::queue(FrameType type, uint32_t stream, std::string_view payload) {
   if (state_ != State::kUp) return;
+  // Stream data stops at highWater; what passes it is control frames (PONG,
+  // WINDOW, OPEN_ERR...) answering a peer that does not read its side.
+  if (backlog() > kMaxBacklog) {
+    return close(Status(Code::kDestinationUnreachable, "peer stopped reading (" + std::to_string(backlog()) +
+                                                           " bytes waiting)"));
+  }
   appendFrame(out_, type, stream, payload);
   flush();
 }
@@ -275,6 +284,11 @@ bool PeerLink::onFrame(const Frame& f) {
       // The peer's streams have the other parity; a reused id is a bug.
       if ((f.stream & 1) == (dialer_ ? 1u : 0u) || s != nullptr) {
         return violation("OPEN with stream id " + std::to_string(f.stream));
+      }
+      if (streams_.size() >= opts_.maxStreams) {
+        queue(FrameType::kOpenErr, f.stream,
+              encodeOpenErr(Code::kRateLimited, "too many streams on the link to " + opts_.machineForErrors));
+        return state_ == State::kUp;
       }
       auto open = decodeOpen(f.payload);
       if (!open.isOk()) {

@@ -77,7 +77,6 @@ TlsContext::~TlsContext() {
 }
 
 namespace {
-constexpr size_t kInBuf = 256 * 1024;
 // wolfSSL's writes are taken while the buffer holds less than this; beyond
 // it the write waits for the socket (kWantWrite).
 constexpr size_t kOutHigh = 1024 * 1024;
@@ -102,8 +101,11 @@ int TlsTransport::onRecv(WOLFSSL*, char* buf, int sz, void* ctx) {
   if (t->inOff_ == t->inLen_) {
     if (t->peerClosed_) return WOLFSSL_CBIO_ERR_CONN_CLOSE;
     if (t->drained_) return WOLFSSL_CBIO_ERR_WANT_READ;
-    if (!t->in_) t->in_.reset(new char[kInBuf]);
-    ssize_t n = ::recv(t->fd_, t->in_.get(), kInBuf, MSG_DONTWAIT);
+    if (t->inAlloc_ != t->inCap_) {
+      t->in_.reset(new char[t->inCap_]);
+      t->inAlloc_ = t->inCap_;
+    }
+    ssize_t n = ::recv(t->fd_, t->in_.get(), t->inAlloc_, MSG_DONTWAIT);
     if (n <= 0) {
       t->inLen_ = t->inOff_ = 0;
       if (n == 0) {
@@ -116,7 +118,7 @@ int TlsTransport::onRecv(WOLFSSL*, char* buf, int sz, void* ctx) {
     }
     t->inLen_ = static_cast<size_t>(n);
     t->inOff_ = 0;
-    t->drained_ = t->inLen_ < kInBuf;
+    t->drained_ = t->inLen_ < t->inAlloc_;
   }
   size_t take = std::min(static_cast<size_t>(sz), t->inLen_ - t->inOff_);
   std::memcpy(buf, t->in_.get() + t->inOff_, take);

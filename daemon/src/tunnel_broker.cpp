@@ -25,6 +25,8 @@ constexpr int64_t kMaxBackoffMs = 10000;
 // A used link that died is redialled this many times before we wait for the
 // next connect to need it.
 constexpr int kMaxRedials = 8;
+// Inbound connections still in their TLS handshake, at most.
+constexpr size_t kMaxHandshaking = 256;
 
 void tuneSocket(int fd) {
   int one = 1;
@@ -79,7 +81,9 @@ Result<std::pair<sockaddr_storage, socklen_t>> parseEndpoint(const std::string& 
 TunnelBroker::TunnelBroker(Loop& loop, Registry& registry, LocalBroker& local, PolicyManager& policy,
                            TunnelOptions opts)
     : loop_(loop), registry_(registry), local_(local), policy_(policy), opts_(std::move(opts)), sweepTimer_(loop),
-      acceptRetry_(loop) {}
+      acceptRetry_(loop) {
+  opts_.link.machineForErrors = opts_.machine;
+}
 
 TunnelBroker::~TunnelBroker() { closeAll(); }
 
@@ -143,6 +147,13 @@ void TunnelBroker::onAccept() {
     }
     ++stats_.accepts;
     UniqueFd fd(c);
+    size_t unproven = 0;
+    for (const auto& [id, l] : links_) unproven += !l->up();
+    if (unproven >= kMaxHandshaking) {
+      // Connections that have proved nothing get a bounded share.
+      log::warn(kMod, "too many tunnel handshakes in progress; connection refused", {{"limit", kMaxHandshaking}});
+      continue;
+    }
     tuneSocket(fd.get());
     uint64_t id = nextLink_++;
     auto link = std::make_unique<PeerLink>(loop_, id, tls_, std::move(fd), /*dialer=*/false, std::nullopt, *this,

@@ -389,6 +389,14 @@ BOOST_AUTO_TEST_CASE(the_wire_between_daemons_is_mutual_tls13) {
   BOOST_TEST(rc == 0, out);
   BOOST_TEST(out.find("Protocol version: TLSv1.3") != std::string::npos, out);
   BOOST_TEST(out.find("Verification: OK") != std::string::npos, out);
+  // A certified peer that sends garbage loses its link; the daemon goes on.
+  out.clear();
+  runCommand("(printf 'GARBAGE-NOT-A-FRAME'; sleep 1) | timeout 10 openssl s_client -connect " + ep + " -cert " +
+                 node + "node.crt -key " + node + "node.key -CAfile " + mesh.ca + "/root.crt -quiet",
+             &out);
+  BOOST_TEST(waitFor([&] { return mesh.daemons["b"]->log().find("peer broke the protocol") != std::string::npos; },
+                     5000));
+  BOOST_TEST(errorCode(mesh.status("b")) == "OK");
   // Without a client certificate the daemon refuses the handshake.
   out.clear();
   // (TLS 1.3 sends the client's certificate after the server's Finished, so

@@ -62,6 +62,8 @@ class PeerLink : public DeferredDeletable {
     int64_t pingMs = 5000;
     int64_t deadAfterMs = 15000;
     int64_t handshakeMs = 10000;
+    size_t maxStreams = 65536;        // OPENs beyond it are RATE_LIMITED
+    std::string machineForErrors;     // this machine, named in refusals
   };
 
   struct Stats {

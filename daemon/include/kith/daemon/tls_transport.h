@@ -90,6 +90,9 @@ class TlsTransport {
   size_t write(const char* buf, size_t len, Io* io);
   // Bytes decrypted and waiting inside wolfSSL (no socket readiness for them).
   bool pending() const;
+  // After the handshake: reads may use the big buffer. Until then a peer
+  // that has proved nothing gets no more than one record's worth of memory.
+  void authenticated() { inCap_ = kBigReads; }
   // The socket polled readable: the next read may ask the kernel again.
   void socketReadable() { drained_ = false; }
   // Sends buffered encrypted bytes; false on a socket error (error() says).
@@ -109,7 +112,11 @@ class TlsTransport {
   std::shared_ptr<const TlsContext> ctx_;
   WOLFSSL* ssl_ = nullptr;
   int fd_ = -1;
-  std::unique_ptr<char[]> in_;  // received, not yet taken by wolfSSL (allocated once)
+  static constexpr size_t kSmallReads = 17 * 1024;  // one TLS record and its header
+  static constexpr size_t kBigReads = 256 * 1024;
+  std::unique_ptr<char[]> in_;  // received, not yet taken by wolfSSL
+  size_t inCap_ = kSmallReads;  // size of in_ (allocated on first use)
+  size_t inAlloc_ = 0;
   size_t inLen_ = 0;
   size_t inOff_ = 0;
   std::string out_;  // encrypted, not yet sent

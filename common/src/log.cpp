@@ -48,6 +48,10 @@ void writeAll(int fd, std::string_view s) {
 void setFormat(Format f) { std::lock_guard g(state().mu); state().format = f; }
 Format format() { std::lock_guard g(state().mu); return state().format; }
 void setLevel(Level l) { std::lock_guard g(state().mu); state().level = l; }
+bool enabled(Level l) {
+  std::lock_guard g(state().mu);
+  return l >= state().level;
+}
 
 bool parseLevel(std::string_view s, Level* out) {
   if (s == "debug") *out = Level::kDebug;

@@ -396,9 +396,11 @@ void TunnelBroker::openRequested(PeerLink& link, uint32_t stream, OpenPayload op
 void TunnelBroker::streamEnded(PeerLink& link, uint32_t stream, const std::string& why) {
   auto it = streams_.find({link.id(), stream});
   if (it == streams_.end()) return;
-  if (!why.empty()) {
-    log::info(kMod, "stream closed", {{"peer", it->second.peer}, {"src", it->second.src}, {"dst", it->second.dst},
-                                      {"reason", why}});
+  // Streams end all the time (a client's reset included): debug. Closings
+  // the daemon decides (revocations) are logged where they are decided.
+  if (!why.empty() && log::enabled(log::Level::kDebug)) {
+    log::debug(kMod, "stream closed", {{"peer", it->second.peer}, {"src", it->second.src}, {"dst", it->second.dst},
+                                       {"reason", why}});
   }
   streams_.erase(it);
 }
@@ -441,6 +443,8 @@ void TunnelBroker::closeStreamsOf(const std::string& address, const std::string&
   }
   for (const Key& key : doomed) {
     ++stats_.revoked;
+    const StreamInfo& s = streams_[key];
+    log::info(kMod, "stream closed", {{"peer", s.peer}, {"src", s.src}, {"dst", s.dst}, {"reason", why}});
     if (PeerLink* l = findLink(key.first)) l->reset(key.second, why);
     streams_.erase(key);
   }

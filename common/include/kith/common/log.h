@@ -22,6 +22,9 @@ enum class Format { kJson, kText };
 void setFormat(Format f);
 Format format();
 void setLevel(Level l);
+// Whether records of level `l` pass the filter: lets a hot path skip building
+// the fields of a record that would be dropped.
+bool enabled(Level l);
 // Parses "debug|info|warn|error"; false on anything else.
 bool parseLevel(std::string_view s, Level* out);
 

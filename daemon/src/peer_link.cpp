@@ -494,22 +494,21 @@ void PeerLink::readStream(Stream& s) {
     return;
   }
   size_t want = std::min<uint64_t>({s.sendCredit, kChunk});
-  // Read straight into the TLS backlog behind a header patched afterwards.
-  size_t at = out_.size();
-  out_.resize(at + kFrameHeaderBytes + want);
-  ssize_t n = ::read(s.fd.get(), out_.data() + at + kFrameHeaderBytes, want);
+  if (want == 0) return;  // no credit: a read of 0 bytes would look like EOF
+  // Into the shared scratch buffer, then only what came is copied behind its
+  // header (resizing the backlog first would zero-fill a whole chunk for a
+  // one-byte message).
+  char* buf = readBuffer();
+  ssize_t n = ::read(s.fd.get(), buf, want);
   int err = errno;
   if (n > 0) {
-    out_.resize(at + kFrameHeaderBytes + static_cast<size_t>(n));
-    std::string header;
-    appendFrameHeader(header, FrameType::kData, s.id, static_cast<uint32_t>(n));
-    std::memcpy(out_.data() + at, header.data(), kFrameHeaderBytes);
+    appendFrameHeader(out_, FrameType::kData, s.id, static_cast<uint32_t>(n));
+    out_.append(buf, static_cast<size_t>(n));
     s.sendCredit -= static_cast<uint64_t>(n);
     stats_.bytesOut += static_cast<uint64_t>(n);
     flush();
     return;
   }
-  out_.resize(at);
   if (n == 0) {
     s.finSent = true;
     queue(FrameType::kFin, s.id, {});

@@ -52,6 +52,9 @@ int Loop::close() {
   async_ = nullptr;
   check_ = nullptr;
   // Let close callbacks of every handle still closing run, then close the loop.
+  // Twice: a stop() requested while the loop was not running leaves libuv's
+  // stop flag set, and a run with it set returns at once (only clearing it).
+  uv_run(loop_, UV_RUN_DEFAULT);
   uv_run(loop_, UV_RUN_DEFAULT);
   closeRc_ = uv_loop_close(loop_);
   if (closeRc_ != 0) {

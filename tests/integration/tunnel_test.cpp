@@ -1,5 +1,6 @@
 // connect between machines: real daemons brokering streams over mutual-TLS
 // links (docs/TUNNELS.md), with real kithcat, openssl and namespaces.
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -11,6 +12,10 @@
 #include <vector>
 
 #include "../helpers/echo_server.h"
+#include "kith/daemon/loop.h"
+#include "kith/daemon/peer_link.h"
+#include "kith/daemon/tunnel_broker.h"
+#include "kith/identity/ca_dir.h"
 #include "../helpers/shell_process.h"
 #include "mesh.h"
 
@@ -470,6 +475,109 @@ BOOST_AUTO_TEST_CASE(policy_reloads_and_deregistrations_close_tunnel_streams) {
   BOOST_REQUIRE_EQUAL(errorCode(cb.request({{"op", "deregister"}, {"token", t2}})->json), "OK");
   BOOST_TEST(closesWithin(api.get(), 5000));
   BOOST_TEST(waitFor([&] { return tunnelStreams(mesh, "a") == 0 && tunnelStreams(mesh, "b") == 0; }, 5000));
+}
+
+namespace {
+
+// A link owner for a test that plays a peer daemon itself.
+struct TestOwner : kith::daemon::PeerLink::Owner {
+  kith::daemon::Loop& loop;
+  bool up = false, down = false;
+  std::string downWhy;
+  explicit TestOwner(kith::daemon::Loop& l) : loop(l) {}
+  void linkUp(kith::daemon::PeerLink&) override {
+    up = true;
+    loop.stop();
+  }
+  void linkDown(kith::daemon::PeerLink&, const kith::Status& why) override {
+    down = true;
+    downWhy = why.message();
+    loop.stop();
+  }
+  void openRequested(kith::daemon::PeerLink& l, uint32_t stream, kith::daemon::OpenPayload) override {
+    l.refuse(stream, kith::Status(kith::Code::kUnauthorized, "test peer takes no streams"));
+  }
+  void streamEnded(kith::daemon::PeerLink&, uint32_t, const std::string&) override {}
+};
+
+}  // namespace
+
+// The receiving daemon checks every OPEN against the link's certificate: a
+// valid node (c, certified by the same root) may open streams for its own
+// workloads, never for another machine's.
+BOOST_AUTO_TEST_CASE(a_certified_peer_cannot_open_streams_for_another_machines_workloads) {
+  namespace kd = kith::daemon;
+  Mesh mesh;
+  mesh.start("a");
+  mesh.start("b");
+  BOOST_REQUIRE(waitFor([&] { return mesh.meshUp(); }, 15000));
+  std::string out;
+  BOOST_REQUIRE_MESSAGE(runCommand(binDir() + "/kithctl ca issue-node c --ca " + mesh.ca + " --out " +
+                                       mesh.dir.path() + "/c/node", &out) == 0, out);
+  EchoServer echo;
+  auto cb = mesh.api("b");
+  reg(cb, {{"name", "dev.echo.e1.default"}, {"target", "tcp:127.0.0.1:" + std::to_string(echo.port())},
+           {"whitelist", {"dev.*.*.*.*"}}});
+  auto node = kith::identity::NodeIdentity::load(mesh.dir.path() + "/c/node");
+  BOOST_REQUIRE(node.isOk());
+  auto tls = kd::TlsContext::create({node->certPem, node->key.toPkcs8Pem(), node->rootPem, "mesh.kith"});
+  BOOST_REQUIRE(tls.isOk());
+  auto ep = kd::parseEndpoint(mesh.status("b")["tunnels"]["endpoint"].get<std::string>());
+  BOOST_REQUIRE(ep.isOk());
+  kith::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&ep->first), ep->second);
+  {
+    kd::Loop loop;
+    kd::Timer deadline(loop);
+    deadline.start(15000, 0, [&] { loop.stop(); });
+    TestOwner owner(loop);
+    auto link = std::make_unique<kd::PeerLink>(loop, 1, *tls, std::move(fd), true, std::string("b"), owner,
+                                               kd::PeerLink::Options{});
+    link->start();
+    loop.run();
+    BOOST_REQUIRE_MESSAGE(owner.up, owner.downWhy);
+    BOOST_TEST(link->peer().machine == "b");
+    kith::Status refused, accepted = kith::Status::internal("no answer");
+    link->open({"dev.cli.x1.default.a", "dev.echo.e1.default.b", "tcp", "spiffe://mesh.kith/dev/cli/x1/default/a", 0},
+               [&](kith::Status st) {
+                 refused = st;
+                 loop.stop();
+               });
+    loop.run();
+    BOOST_TEST(static_cast<int>(refused.code()) == static_cast<int>(kith::Code::kUnauthorized), refused.message());
+    BOOST_TEST(refused.message().find("does not belong to machine c") != std::string::npos, refused.message());
+    // Its own workloads' streams are taken (b's policy: same scope, whitelist).
+    uint32_t sid = link->open({"dev.cli.x1.default.c", "dev.echo.e1.default.b", "tcp",
+                               "spiffe://mesh.kith/dev/cli/x1/default/c", 0},
+                              [&](kith::Status st) {
+                                accepted = st;
+                                loop.stop();
+                              });
+    loop.run();
+    BOOST_REQUIRE_MESSAGE(accepted.isOk(), accepted.message());
+    int sv[2];
+    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    kith::UniqueFd mine(sv[0]);
+    int flags = ::fcntl(sv[1], F_GETFL);
+    ::fcntl(sv[1], F_SETFL, flags | O_NONBLOCK);
+    BOOST_REQUIRE(link->attach(sid, kith::UniqueFd(sv[1])));
+    BOOST_REQUIRE(::send(mine.get(), "via c\n", 6, 0) == 6);
+    std::string got;
+    kd::Poll poll(loop, mine.get());
+    (void)poll.start(UV_READABLE, [&](int, int) {
+      char b[64];
+      ssize_t n = ::recv(mine.get(), b, sizeof b, MSG_DONTWAIT);
+      if (n > 0) got.append(b, static_cast<size_t>(n));
+      if (got.size() >= 6 || n == 0) loop.stop();
+    });
+    loop.run();
+    poll.stop();
+    BOOST_TEST(got == "via c\n");
+    link->close(kith::Status::ok());
+    link.reset();
+    deadline.stop();
+  }
+  BOOST_TEST(errorCode(mesh.status("b")) == "OK");
 }
 
 // The README's walk-through: curl on machine a reaches an unmodified nginx on

@@ -177,8 +177,8 @@ BOOST_AUTO_TEST_CASE(unknown_keys_are_errors_naming_key_and_line) {
   std::string m = parseErr(kMinimal + "[lease]\ndefualt_ttl_ms = 5000\n");
   BOOST_TEST(m == "/etc/kith/kithd.toml:4:1: unknown key 'lease.defualt_ttl_ms' "
                   "(did you mean 'lease.default_ttl_ms'?)");
-  m = parseErr(kMinimal + "[upstream]\nport = 1\n");
-  BOOST_TEST(contains(m, ":3:2: unknown key 'upstream' (known: machine,"), m);
+  m = parseErr(kMinimal + "[tunnel]\nport = 1\n");
+  BOOST_TEST(contains(m, ":3:2: unknown key 'tunnel' (known: machine,"), m);
   m = parseErr(kMinimal + "[api]\nsocket_path = \"/x\"\n");
   BOOST_TEST(contains(m, ":4:1: unknown key 'api.socket_path' in [api] (known: socket, admin_socket,"), m);
   m = parseErr(kMinimal + "hme = \"/x\"\n");
@@ -343,6 +343,34 @@ BOOST_AUTO_TEST_CASE(inputs_that_crash_tomlplusplus_are_rejected_with_a_line) {
     BOOST_REQUIRE(!c.isOk());
     BOOST_TEST(c.status().message().find("bad.toml:") == 0u, c.status().message());
   }
+}
+
+BOOST_AUTO_TEST_CASE(upstreams_and_broker_keys_parse_and_their_errors_name_the_line) {
+  auto c = parseConfig(kMinimal + "[broker]\nlisten = \"0.0.0.0:0\"\nadvertise = \"10.1.2.3:7402\"\nudp_idle_ms = 500\n"
+                                  "[[upstream]]\nname = \"dev.curl.c1.default\"\nlisten = \"127.0.0.1:9090\"\n"
+                                  "destination = \"dev.nginx.*.default.*\"\n"
+                                  "[[upstream]]\nname = \"dev.psql.p1.default\"\nlisten = \"127.0.0.1:0\"\n"
+                                  "destination = \"dev.db.d1.default.n2\"\ntimeout_ms = 1500\n",
+                       "/etc/kith/kithd.toml");
+  BOOST_REQUIRE_MESSAGE(c.isOk(), c.status().message());
+  BOOST_TEST(c->broker.advertise == "10.1.2.3:7402");
+  BOOST_TEST(c->broker.udpIdleMs == 500);
+  BOOST_REQUIRE_EQUAL(c->upstreams.size(), 2u);
+  BOOST_TEST(c->upstreams[0].destination == "dev.nginx.*.default.*");
+  BOOST_TEST(c->upstreams[0].timeoutMs == 5000);
+  BOOST_TEST(c->upstreams[1].timeoutMs == 1500);
+  std::string m = parseErr(kMinimal + "[upstream]\nname = \"x\"\n");
+  BOOST_TEST(contains(m, "upstream: expected an array of tables ([[upstream]])"), m);
+  m = parseErr(kMinimal + "[[upstream]]\nname = \"dev.a.b\"\nlisten = \"127.0.0.1:1\"\ndestination = \"dev.*.*.*.*\"\n");
+  BOOST_TEST(contains(m, ":4:8: upstream[0].name: 'dev.a.b': expected four labels"), m);
+  m = parseErr(kMinimal + "[[upstream]]\nname = \"dev.a.b.c\"\nlisten = \"nowhere\"\ndestination = \"dev.*.*.*.*\"\n");
+  BOOST_TEST(contains(m, "upstream[0].listen: 'nowhere': expected HOST:PORT"), m);
+  m = parseErr(kMinimal + "[[upstream]]\nname = \"dev.a.b.c\"\nlisten = \"127.0.0.1:1\"\ndestination = \"a.b\"\n");
+  BOOST_TEST(contains(m, "upstream[0].destination: 'a.b':"), m);
+  m = parseErr(kMinimal + "[[upstream]]\nname = \"dev.a.b.c\"\n");
+  BOOST_TEST(contains(m, "upstream[0]: needs name, listen and destination"), m);
+  m = parseErr(kMinimal + "[broker]\nudp_idle_ms = 5\n");
+  BOOST_TEST(contains(m, "broker.udp_idle_ms: 5 is out of range"), m);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

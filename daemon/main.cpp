@@ -67,8 +67,8 @@ int main(int argc, char** argv) {
   app.add_flag("--version", version, "print the version and exit");
   app.footer(
       "Clients find the daemon through --socket, $KITH_SOCKET, $KITH_HOME/run/api.sock, or "
-      "/run/kith/api.sock.\nSIGTERM drains and exits; SIGHUP reloads log level, lease limits "
-      "and policy.\nSee kithd(8).");
+      "/run/kith/api.sock.\nSIGTERM drains and exits; SIGHUP reloads log level, lease limits, "
+      "policy and a rotated node identity.\nSee kithd(8).");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -147,6 +147,10 @@ int main(int argc, char** argv) {
     o.nodeKey = std::move(node->key);
   }
   o.localHandoff = config.broker.localHandoff;
+  o.node = node->node;
+  o.nodeDir = config.identity.nodeDir;
+  o.nodeWatchMs = static_cast<uint64_t>(config.identity.watchMs);
+  o.svidTtlSec = config.identity.svidTtlS;
 
   int exitCode = 0;
   {
@@ -168,6 +172,7 @@ int main(int argc, char** argv) {
     (void)term.start(SIGTERM, drain);
     (void)intr.start(SIGINT, drain);
     (void)hup.start(SIGHUP, [&] {
+      daemon->checkNodeIdentity();  // a rotated node certificate, key or deleg
       if (configPath.empty()) {
         log::info(kMod, "SIGHUP: dev mode has no config file to reload");
         return;

@@ -32,7 +32,9 @@ Daemon::~Daemon() {
   if (events_) events_->detachFromLogger();
   loop_.runPosted();
   service_.reset();
+  svids_.reset();
   replicator_.reset();
+  creds_.reset();
   broker_.reset();
   server_.reset();
   registry_.reset();
@@ -92,9 +94,18 @@ Status Daemon::start() {
     if (!r.isOk()) return r.status();
     replicator_ = std::move(r).value();
   }
+  if (opts_.node) {
+    creds_ = std::make_unique<NodeCredentials>(loop_, opts_.nodeDir, opts_.node);
+    svids_ = std::make_unique<SvidService>(loop_, *registry_, *creds_, opts_.svidTtlSec);
+    creds_->onRotate([this](const NodeSnapshot& now, const NodeSnapshot&) {
+      if (replicator_ && !now.delegLine.empty()) replicator_->rotateIdentity(now.identity.key, now.delegLine);
+    });
+    creds_->startWatching(opts_.nodeWatchMs);
+  }
   service_ = std::make_unique<ApiService>(loop_, *registry_, *broker_, *events_, *policy_, info);
   service_->setServer(server_.get());
   service_->setReplicator(replicator_.get());
+  service_->setSvids(svids_.get());
   KITH_RETURN_IF_ERROR(server_->start());
   log::info(kMod, "serving", {{"machine", opts_.machine}, {"trust_domain", opts_.trustDomain},
                               {"api", opts_.apiSocket}, {"admin", opts_.adminSocket},
@@ -108,8 +119,13 @@ void Daemon::drain() {
   log::info(kMod, "draining", {{"workloads", registry_ ? registry_->size() : 0}});
   if (server_) server_->stop();
   if (replicator_) replicator_->stop();
+  if (creds_) creds_->stop();
   if (broker_) broker_->closeAll();
   if (registry_) registry_->shutdown();
+}
+
+void Daemon::checkNodeIdentity() {
+  if (creds_) (void)creds_->checkForRotation();  // logs cert_rotated / cert_rotation_rejected
 }
 
 Status Daemon::reloadPolicy() { return policy_->reload(); }

@@ -68,9 +68,10 @@ Result<NodeSetup> ensureDevNode(const Config& config) {
     existing = deleg.line;
   }
   s.delegLine = existing;
+  s.node = std::make_shared<const NodeSnapshot>(NodeSnapshot{std::move(dev->node), s.delegLine});
   log::info("identity", dev->createdCa || dev->issuedNode ? "dev identity created" : "dev identity loaded",
-            {{"ca_dir", dev->caDir}, {"node_dir", dev->nodeDir}, {"spiffe_id", node.spiffeId},
-             {"expires", node.earliestExpiry()}});
+            {{"ca_dir", dev->caDir}, {"node_dir", dev->nodeDir}, {"spiffe_id", s.node->identity.spiffeId},
+             {"expires", s.node->identity.earliestExpiry()}});
   return s;
 }
 
@@ -106,6 +107,7 @@ Result<NodeSetup> loadNode(const Config& config, bool required) {
   log::info("identity", "node identity loaded", {{"node_dir", config.identity.nodeDir},
                                                  {"spiffe_id", node->spiffeId},
                                                  {"expires", node->earliestExpiry()}});
+  s.node = std::make_shared<const NodeSnapshot>(NodeSnapshot{std::move(node).value(), s.delegLine});
   return s;
 }
 

@@ -470,6 +470,10 @@ void Replicator::onAck(const std::string& machine, const rep::Message& m) {
 }
 
 void Replicator::absorb(const rep::Record& r, const std::optional<rep::Record>& previous, bool announce) {
+  if (r.objtype == rep::ObjType::kDeleg) {
+    if (r.subject != opts_.machine) redialOnNewKey(r, previous);
+    return;
+  }
   if (r.zone == opts_.machine) return;
   if (r.objtype == rep::ObjType::kInfra && transport_) {
     // A verified infra names where its machine listens: dial it.

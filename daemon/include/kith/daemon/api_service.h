@@ -16,6 +16,7 @@
 #include "kith/daemon/policy_manager.h"
 #include "kith/daemon/registry.h"
 #include "kith/daemon/replicator.h"
+#include "kith/daemon/svid_service.h"
 
 namespace kith::daemon {
 
@@ -33,6 +34,7 @@ class ApiService {
 
   void setServer(ApiServer* server) { server_ = server; }
   void setReplicator(Replicator* r) { replicator_ = r; }
+  void setSvids(SvidService* s) { svids_ = s; }
   void handle(ApiConnection& conn, nlohmann::json req, Reply reply);
   void connectionClosed(ApiConnection& conn);
 
@@ -60,6 +62,7 @@ class ApiService {
   void opStreams(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opPeers(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opRecords(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opSvid(ApiConnection& c, const nlohmann::json& req, Reply r);
   // Local and (with replication) remote workloads matching a pattern.
   nlohmann::json matchAll(const policy::Pattern& p) const;
 
@@ -71,6 +74,7 @@ class ApiService {
   ServiceInfo info_;
   ApiServer* server_ = nullptr;
   Replicator* replicator_ = nullptr;
+  SvidService* svids_ = nullptr;
   Stats stats_;
   std::map<uint64_t, std::unique_ptr<Timer>> waits_;  // resolve wait_ms timers
   uint64_t nextWait_ = 1;

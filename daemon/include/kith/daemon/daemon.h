@@ -20,11 +20,13 @@
 #include "kith/daemon/api_service.h"
 #include "kith/daemon/event_log.h"
 #include "kith/daemon/local_broker.h"
+#include "kith/daemon/node_credentials.h"
 #include "kith/daemon/loop.h"
 #include "kith/daemon/policy_manager.h"
 #include "kith/daemon/registry.h"
 #include "kith/daemon/replicator.h"
 #include "kith/daemon/store.h"
+#include "kith/daemon/svid_service.h"
 
 namespace kith::daemon {
 
@@ -45,6 +47,13 @@ struct DaemonOptions {
   // Replication (docs/REPLICATION.md), when configured: needs the node key.
   std::optional<ReplicatorOptions> replication;
   std::optional<identity::SigningKey> nodeKey;
+  // The node identity (nullptr: none, then no `svid` op and no rotation);
+  // `nodeDir` is watched for a rotated identity every `nodeWatchMs` and on
+  // checkNodeIdentity() (SIGHUP).
+  std::shared_ptr<const NodeSnapshot> node;
+  std::string nodeDir;
+  uint64_t nodeWatchMs = 10000;
+  int64_t svidTtlSec = 3600;
 };
 
 class Daemon {
@@ -64,6 +73,10 @@ class Daemon {
   ApiService& service() { return *service_; }
   PolicyManager& policy() { return *policy_; }
   Replicator* replicator() { return replicator_.get(); }
+  // The node identity in use now (nullptr without one); see NodeCredentials.
+  NodeCredentials* credentials() { return creds_.get(); }
+  // SIGHUP: picks up a rotated node identity at once.
+  void checkNodeIdentity();
   const DaemonOptions& options() const { return opts_; }
 
  private:
@@ -79,6 +92,8 @@ class Daemon {
   std::unique_ptr<LocalBroker> broker_;
   std::unique_ptr<ApiService> service_;
   std::unique_ptr<Replicator> replicator_;
+  std::unique_ptr<NodeCredentials> creds_;
+  std::unique_ptr<SvidService> svids_;
   bool drained_ = false;
 };
 

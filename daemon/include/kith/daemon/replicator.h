@@ -77,6 +77,14 @@ class Replicator {
   void waitForAcks(const std::string& address, uint64_t timeoutMs,
                    std::function<void(size_t acked, size_t peers)> done);
 
+  // The node identity rotated (NodeCredentials): takes the new root-signed
+  // deleg (refused, with a log, unless it verifies and names `key`) and
+  // publishes it to every peer. With a new key the transport restarts on the
+  // same endpoint under the new CURVE identity and our live records are
+  // re-signed with the new key; peers that see a deleg with a new key for a
+  // machine they dial re-dial it with that key.
+  void rotateIdentity(const identity::SigningKey& key, const std::string& delegLine);
+
   nlohmann::json peersJson() const;
   nlohmann::json recordsJson() const;
   nlohmann::json statsJson() const;
@@ -106,6 +114,8 @@ class Replicator {
   // one round trip per hop instead of waiting for anti-entropy.
   void forward(const std::string& from, std::vector<std::string> lines);
   void antiEntropy();
+  // A peer's deleg now names another key: re-dial it with that key.
+  void redialOnNewKey(const replication::Record& deleg, const std::optional<replication::Record>& previous);
   void reap();
   void refreshOwn();
 

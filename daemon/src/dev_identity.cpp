@@ -59,8 +59,10 @@ Result<NodeSetup> ensureDevNode(const Config& config) {
   if (!fresh) {
     auto ca = identity::loadCa(dev->caDir);
     if (!ca.isOk()) return ca.status();
+    // seq in microseconds, like kithctl's: a re-issue outranks the old deleg.
     replication::Record deleg = replication::makeDeleg(config.trustDomain, config.machine,
-                                                       static_cast<uint64_t>(now), node.key.publicKey());
+                                                       static_cast<uint64_t>(systemClock().nowMicros()),
+                                                       node.key.publicKey());
     KITH_RETURN_IF_ERROR(replication::sign(deleg, ca->key(), node.certNotBefore, node.certNotAfter));
     std::ofstream out(delegPath, std::ios::trunc);
     out << deleg.line << "\n";

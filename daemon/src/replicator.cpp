@@ -9,6 +9,7 @@
 #include "kith/replication/record.h"
 #include "kith/replication/signer.h"
 #include "kith/replication/version_vector.h"
+#include "kith/replication/zone_digest.h"
 
 namespace kith::daemon {
 namespace {
@@ -362,8 +363,7 @@ void Replicator::onHello(const std::string& machine, const rep::Message& m) {
   forward(machine, std::move(fresh));
   // (Re)connected: pull what we miss.
   ++stats_.pulls;
-  (void)transport_->send(machine, rep::Message{std::string(rep::kPull),
-                                               {rep::encodeVersionVector(records_.versionVector())}});
+  (void)transport_->send(machine, pullMessage());
 }
 
 void Replicator::forward(const std::string& from, std::vector<std::string> lines) {
@@ -393,15 +393,54 @@ void Replicator::forward(const std::string& from, std::vector<std::string> lines
   }
 }
 
-void Replicator::onPull(const std::string& machine, const rep::Message& m) {
-  if (m.frames.size() != 1) return;
-  auto vv = rep::parseVersionVector(m.frames[0]);
-  if (!vv.isOk()) return;
-  sendNewerThan(machine, *vv);
+const rep::ZoneDigests& Replicator::digests() const {
+  // O(records log records) to compute: only when the set changed.
+  if (digestsGen_ != records_.generation() || !digestsValid_) {
+    digests_ = rep::zoneDigests(records_);
+    digestsGen_ = records_.generation();
+    digestsValid_ = true;
+  }
+  return digests_;
 }
 
-void Replicator::sendNewerThan(const std::string& machine, const rep::VersionVector& vv) {
+rep::Message Replicator::pullMessage() const {
+  return rep::Message{std::string(rep::kPull), {rep::encodeVersionVector(records_.versionVector()),
+                                                rep::encodeZoneDigests(digests())}};
+}
+
+void Replicator::onPull(const std::string& machine, const rep::Message& m) {
+  if (m.frames.empty() || m.frames.size() > 2) return;
+  auto vv = rep::parseVersionVector(m.frames[0]);
+  if (!vv.isOk()) return;
+  std::optional<rep::ZoneDigests> digests;
+  if (m.frames.size() == 2) {
+    auto d = rep::parseZoneDigests(m.frames[1]);
+    if (!d.isOk()) {
+      log::debug(kMod, "bad zone digests", {{"from", machine}, {"error", d.status().message()}});
+      return;
+    }
+    digests = std::move(d).value();
+  }
+  sendNewerThan(machine, *vv, digests ? &*digests : nullptr);
+}
+
+void Replicator::sendNewerThan(const std::string& machine, const rep::VersionVector& vv,
+                               const rep::ZoneDigests* theirDigests) {
   auto newer = records_.newerThan(vv);
+  if (theirDigests) {
+    // Zones whose contents differ although the vector says nothing is newer:
+    // a record the peer missed; send the whole zone (what it holds is a cheap replay).
+    auto resend = rep::zonesToResend(digests(), records_.versionVector(), *theirDigests, vv);
+    if (!resend.empty()) {
+      std::set<const rep::Record*> already(newer.begin(), newer.end());
+      for (const auto& zone : resend) {
+        ++stats_.zoneResends;
+        for (const rep::Record* r : records_.byZone(zone)) {
+          if (!already.count(r)) newer.push_back(r);
+        }
+      }
+    }
+  }
   for (size_t i = 0; i < newer.size(); i += kRecordsPerMessage) {
     rep::Message msg{std::string(rep::kRecords), {}};
     for (size_t j = i; j < std::min(newer.size(), i + kRecordsPerMessage); ++j) msg.frames.push_back(newer[j]->line);
@@ -502,11 +541,11 @@ void Replicator::absorb(const rep::Record& r, const std::optional<rep::Record>& 
 
 void Replicator::antiEntropy() {
   if (!transport_) return;
-  std::string vv = rep::encodeVersionVector(records_.versionVector());
+  rep::Message pull = pullMessage();
   for (const auto& p : transport_->peers()) {
     if (!p.up) continue;
     ++stats_.pulls;
-    (void)transport_->send(p.machine, rep::Message{std::string(rep::kPull), {vv}});
+    (void)transport_->send(p.machine, pull);
   }
 }
 
@@ -595,6 +634,8 @@ json Replicator::statsJson() const {
           {"rolled_back", stats_.rolledBack},
           {"rejected", stats_.rejected},
           {"acks", stats_.acks},
+          {"pulls", stats_.pulls},
+          {"zone_resends", stats_.zoneResends},
           {"rejected_by_reason", verifier_.rejected()}};
 }
 

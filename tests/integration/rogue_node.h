@@ -6,7 +6,6 @@
 // counted by reason and never stored or served).
 #pragma once
 
-#include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -50,20 +49,27 @@ class RogueNode {
     };
     replication::Record infra = makeInfra(1);
     tc.hello = replication::Message{"HELLO", {deleg, infra.line, "{}"}};
-    auto t = replication::Transport::start(key_, std::move(tc), [this](replication::Event ev) {
-      if (ev.kind == replication::Event::Kind::kPeerUp) up_ = true;
-    });
+    auto t = replication::Transport::start(key_, std::move(tc), [](replication::Event) {});
     BOOST_REQUIRE_MESSAGE(t.isOk(), t.status().message());
     transport_ = std::move(t).value();
+    target_ = target;
+    dial(mesh, target);
+  }
+  // Dials another daemon of the mesh too and waits until it is up.
+  void dial(Mesh& mesh, const std::string& target) {
     json peers = mesh.admin(target).request({{"op", "peers"}})->json;
     std::string keyHex = peers["node_key"];
     identity::PublicKey pk{};
     auto raw = fromHex(keyHex);
     BOOST_REQUIRE(raw && raw->size() == 32);
     std::copy(raw->begin(), raw->end(), pk.begin());
-    target_ = target;
     BOOST_REQUIRE(transport_->addPeer(target, peers["endpoint"], pk).isOk());
-    BOOST_REQUIRE_MESSAGE(waitFor([&] { return up_.load(); }, 15000), "the daemon never answered the rogue HELLO");
+    BOOST_REQUIRE_MESSAGE(waitFor([&] {
+      for (const auto& p : transport_->peers()) {
+        if (p.machine == target && p.up) return true;
+      }
+      return false;
+    }, 15000), "the daemon never answered the rogue HELLO");
   }
   ~RogueNode() { transport_->stop(); }
 
@@ -80,8 +86,9 @@ class RogueNode {
   }
   static int64_t now() { return systemClock().nowMicros() / 1'000'000; }
 
-  void push(const std::vector<std::string>& lines) {
-    BOOST_REQUIRE(transport_->send(target_, replication::Message{"RECORDS", lines}).isOk());
+  void push(const std::vector<std::string>& lines) { push(target_, lines); }
+  void push(const std::string& target, const std::vector<std::string>& lines) {
+    BOOST_REQUIRE(transport_->send(target, replication::Message{"RECORDS", lines}).isOk());
   }
 
  private:
@@ -95,7 +102,6 @@ class RogueNode {
   std::string machine_, td_, target_;
   identity::SigningKey key_ = identity::SigningKey::generate();
   std::unique_ptr<replication::Transport> transport_;
-  std::atomic<bool> up_{false};
 };
 
 }  // namespace kith::test

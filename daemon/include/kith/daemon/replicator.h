@@ -35,6 +35,7 @@
 #include "kith/replication/record_set.h"
 #include "kith/replication/transport.h"
 #include "kith/replication/verifier.h"
+#include "kith/replication/zone_digest.h"
 
 namespace kith::daemon {
 
@@ -108,7 +109,12 @@ class Replicator {
   // A verified record arrived or was restored: learn peers, announce workloads.
   void absorb(const replication::Record& r, const std::optional<replication::Record>& previous,
               bool announce);
-  void sendNewerThan(const std::string& machine, const replication::VersionVector& vv);
+  // What a PULL answers: records newer than `vv`, and every record of each
+  // zone whose digest differs from the peer's (zone_digest.h).
+  void sendNewerThan(const std::string& machine, const replication::VersionVector& vv,
+                     const replication::ZoneDigests* theirDigests);
+  replication::Message pullMessage() const;
+  const replication::ZoneDigests& digests() const;
   // Floods records that were new here to every other up peer (a record is
   // forwarded once: a replay is never new), so a partial mesh converges in
   // one round trip per hop instead of waiting for anti-entropy.
@@ -143,11 +149,14 @@ class Replicator {
   std::map<uint64_t, AckWait> waits_;
   uint64_t seq_ = 0;
   uint64_t watcher_ = 0;
+  mutable replication::ZoneDigests digests_;  // cache of digests() at digestsGen_
+  mutable uint64_t digestsGen_ = 0;
+  mutable bool digestsValid_ = false;
   Timer antiEntropyTimer_;
   Timer reapTimer_;
   struct Stats {
     uint64_t published = 0, received = 0, stored = 0, replayed = 0, rolledBack = 0, rejected = 0,
-             pulls = 0, acks = 0;
+             pulls = 0, acks = 0, zoneResends = 0;
   } stats_;
 };
 

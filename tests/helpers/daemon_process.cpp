@@ -1,6 +1,7 @@
 #include "daemon_process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -52,6 +53,14 @@ Status DaemonProcess::spawn(const std::vector<std::string>& args) {
     if (fd >= 0) {
       ::dup2(fd, 1);
       ::dup2(fd, 2);
+    }
+    if (!netns_.empty()) {
+      int ns = ::open(("/var/run/netns/" + netns_).c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
+        std::perror(("setns " + netns_).c_str());
+        ::_exit(126);
+      }
+      ::close(ns);
     }
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(bin.c_str()));

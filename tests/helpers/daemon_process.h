@@ -37,6 +37,9 @@ class DaemonProcess {
   Status start(const std::vector<std::string>& extra = {});
   // Starts kithd --config FILE (no --dev) and waits until api.sock answers.
   Status startWithConfig(const std::string& configPath);
+  // Runs the next start in the network namespace /var/run/netns/NAME (made
+  // with `ip netns add`; root only). "" = the test's own namespace.
+  void setNetns(std::string name) { netns_ = std::move(name); }
   // Starts kithd with arbitrary arguments and does not wait (for failure tests).
   Status spawn(const std::vector<std::string>& args);
   // SIGTERM and wait; returns the exit status (waitpid form).
@@ -60,6 +63,7 @@ class DaemonProcess {
 
  private:
   std::string home_;
+  std::string netns_;
   pid_t pid_ = -1;
 };
 

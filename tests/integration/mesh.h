@@ -19,6 +19,9 @@ struct Mesh {
   std::map<std::string, std::unique_ptr<DaemonProcess>> daemons;
   std::string seed;  // the first machine's MACHINE=KEY@ENDPOINT
   std::string extraConfig;  // appended to every machine's kithd.toml
+  std::string listenHost = "127.0.0.1";            // where daemons bind replication
+  std::map<std::string, std::string> listenHostOf;  // per machine, overrides listenHost
+  std::map<std::string, std::string> netnsOf;       // machine -> network namespace
 
   explicit Mesh(const std::string& td = "mesh.kith") {
     std::string out;
@@ -39,7 +42,8 @@ struct Mesh {
                           out);
     std::string cfg = home(m) + ".toml";
     writeFile(cfg, "machine = \"" + m + "\"\ntrust_domain = \"" + td + "\"\nhome = \"" + home(m) +
-                       "\"\n[replication]\nlisten = \"tcp://127.0.0.1:0\"\n" +
+                       "\"\n[replication]\nlisten = \"tcp://" +
+                       (listenHostOf.count(m) ? listenHostOf[m] : listenHost) + ":0\"\n" +
                        (seed.empty() ? "" : "seeds = [\"" + seed + "\"]\n") + extraConfig);
     return cfg;
   }
@@ -47,6 +51,7 @@ struct Mesh {
     std::string cfg = prepare(m, caDir, td);
     auto& d = daemons[m];
     d = std::make_unique<DaemonProcess>(home(m));
+    if (netnsOf.count(m)) d->setNetns(netnsOf[m]);
     kith::Status st = d->startWithConfig(cfg);
     BOOST_REQUIRE_MESSAGE(st.isOk(), st.message());
     if (seed.empty()) seed = admin(m).request({{"op", "peers"}})->json.value("seed", "");

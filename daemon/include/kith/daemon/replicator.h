@@ -118,7 +118,11 @@ class Replicator {
   // Floods records that were new here to every other up peer (a record is
   // forwarded once: a replay is never new), so a partial mesh converges in
   // one round trip per hop instead of waiting for anti-entropy.
-  void forward(const std::string& from, std::vector<std::string> lines);
+  struct Fresh {
+    std::string zone, line;
+    bool deleg = false;
+  };
+  void forward(const std::string& from, std::vector<Fresh> fresh);
   void antiEntropy();
   // A peer's deleg now names another key: re-dial it with that key.
   void redialOnNewKey(const replication::Record& deleg, const std::optional<replication::Record>& previous);
@@ -129,9 +133,11 @@ class Replicator {
     std::set<std::string> waiting;
     size_t peers = 0;
     std::function<void(size_t, size_t)> done;
-    std::unique_ptr<Timer> timer;
+    std::unique_ptr<Timer> timer;  // only while a waitForAcks caller waits
+    uint64_t expiresMs = 0;        // loop ms; an unclaimed wait is swept after it
   };
   void finishWait(uint64_t seq);
+  void sweepWaits();
 
   Loop& loop_;
   Store& store_;
@@ -145,6 +151,8 @@ class Replicator {
   std::string endpoint_;
   std::string infraLine_;
   std::set<std::string> dialled_;  // machines we added as peers
+  // Index of the remote srv records held: address -> zone (match() without a scan).
+  std::map<std::string, std::string> remoteSrv_;
   std::map<std::string, uint64_t> lastSeqOf_;  // own address -> seq of its latest record
   std::map<uint64_t, AckWait> waits_;
   uint64_t seq_ = 0;

@@ -21,6 +21,9 @@ constexpr const char* kMod = "replication";
 constexpr size_t kRecordsPerMessage = 2000;
 // How long the ACKs of a published record are tracked when nobody waits for them.
 constexpr uint64_t kUnclaimedWaitMs = 30000;
+// At most one whole-zone resend per peer and zone in this long (two
+// anti-entropy rounds: a resend lost while a link comes up is retried soon).
+constexpr uint64_t kZoneResendGapMs = 10000;
 
 std::string slotOf(const rep::Record& r) {
   if (r.objtype == rep::ObjType::kGone) return "srv";
@@ -457,7 +460,13 @@ void Replicator::sendNewerThan(const std::string& machine, const rep::VersionVec
     auto resend = rep::zonesToResend(digests(), records_.versionVector(), *theirDigests, vv);
     if (!resend.empty()) {
       std::set<const rep::Record*> already(newer.begin(), newer.end());
+      uint64_t nowMs = loop_.nowMs();
       for (const auto& zone : resend) {
+        // A peer still digesting a big resend (or a catch-up) differs for a
+        // while: one whole-zone resend per peer and zone per kZoneResendGapMs.
+        uint64_t& last = lastZoneResend_[{machine, zone}];
+        if (last != 0 && nowMs - last < kZoneResendGapMs) continue;
+        last = nowMs;
         ++stats_.zoneResends;
         for (const rep::Record* r : records_.byZone(zone)) {
           if (!already.count(r)) newer.push_back(r);

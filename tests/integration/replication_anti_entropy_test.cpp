@@ -38,7 +38,7 @@ BOOST_AUTO_TEST_CASE(a_record_missed_behind_a_newer_one_of_its_zone_is_pulled_by
   }
   mesh.restart("b");
   BOOST_TEST(waitFor([&] { return mesh.allUp("a", 1) && mesh.allUp("b", 1); }, 20000));
-  BOOST_TEST(errorCode(mesh.resolve("a", "dev.gap.old.default.p", 20000)) == "OK",
+  BOOST_TEST(errorCode(mesh.resolve("a", "dev.gap.old.default.p", 40000)) == "OK",
              mesh.admin("b").request({{"op", "status"}})->json["replication"].dump());
   auto st = mesh.admin("b").request({{"op", "status"}})->json["replication"];
   BOOST_TEST(st["zone_resends"].get<uint64_t>() >= 1u, st.dump());

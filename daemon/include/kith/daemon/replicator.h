@@ -157,6 +157,8 @@ class Replicator {
   std::map<uint64_t, AckWait> waits_;
   uint64_t seq_ = 0;
   uint64_t watcher_ = 0;
+  // (peer, zone) -> loop ms of the last whole-zone resend to that peer.
+  std::map<std::pair<std::string, std::string>, uint64_t> lastZoneResend_;
   mutable replication::ZoneDigests digests_;  // cache of digests() at digestsGen_
   mutable uint64_t digestsGen_ = 0;
   mutable bool digestsValid_ = false;

@@ -91,7 +91,10 @@ std::vector<std::string> zonesToResend(const ZoneDigests& ours, const VersionVec
     if (t != theirs.end() && t->second == d) continue;
     auto ov = ourVv.find(zone), tv = theirVv.find(zone);
     uint64_t mine = ov == ourVv.end() ? 0 : ov->second, theirsMax = tv == theirVv.end() ? 0 : tv->second;
-    if (theirsMax > mine) continue;
+    // Only where the vectors agree: a puller that is behind gets what is above
+    // its vector anyway (newerThan) and is looked at again once it caught up;
+    // resending whole zones to it meanwhile would send its catch-up twice.
+    if (theirsMax != mine) continue;
     out.push_back(zone);
   }
   return out;

@@ -50,10 +50,15 @@ BOOST_AUTO_TEST_CASE(a_different_seq_for_the_same_subject_changes_the_digest) {
   BOOST_TEST(!(zoneDigest({&v1}) == zoneDigest({&v2})));
 }
 
-BOOST_AUTO_TEST_CASE(a_zone_where_the_puller_is_ahead_is_not_resent) {
+BOOST_AUTO_TEST_CASE(a_zone_where_the_vectors_differ_is_not_resent) {
   auto a = srvRecord("n1", "dev.a.a.default.n1", 1, nodeKey()), b = srvRecord("n1", "dev.b.b.default.n1", 2, nodeKey());
   RecordSet behind = setOf({a}), ahead = setOf({a, b});
+  // The puller is ahead: it holds more; our own PULL fetches it.
   BOOST_TEST(zonesToResend(zoneDigests(behind), behind.versionVector(), zoneDigests(ahead), ahead.versionVector())
+                 .empty());
+  // The puller is behind (catching up): newerThan sends what it lacks above
+  // its vector; no whole-zone resend on top of that.
+  BOOST_TEST(zonesToResend(zoneDigests(ahead), ahead.versionVector(), zoneDigests(behind), behind.versionVector())
                  .empty());
 }
 

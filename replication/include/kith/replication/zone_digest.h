@@ -5,7 +5,7 @@
 // the same zone arrived stays missed forever. A PULL carries our digests next
 // to our version vector; the peer answers with every record newer than the
 // vector, plus every record of each zone whose digest differs from its own
-// while it is not behind on that zone (zonesToResend). A receiver drops what
+// while both vectors agree on that zone (zonesToResend). A receiver drops what
 // it already holds as cheap replays, so a transient difference (a record
 // reaped on one side first) costs one resend of that zone, no more.
 //
@@ -45,9 +45,10 @@ std::string encodeZoneDigests(const ZoneDigests& d);
 Result<ZoneDigests> parseZoneDigests(std::string_view json);
 
 // The zones a puller should get in full from us: we hold the zone, its digest
-// differs from the puller's (or the puller sent none for it), and the
-// puller's version vector is not ahead of ours there (then it is the one
-// holding more, and our own PULL will fetch it).
+// differs from the puller's (or the puller sent none for it), and both
+// version vectors have the same seq for it. A puller ahead of us holds more
+// (our own PULL fetches it); a puller behind gets what is above its vector
+// now and is compared again once it caught up.
 std::vector<std::string> zonesToResend(const ZoneDigests& ours, const VersionVector& ourVv,
                                        const ZoneDigests& theirs, const VersionVector& theirVv);
 

@@ -124,6 +124,8 @@ class Replicator {
   };
   void forward(const std::string& from, std::vector<Fresh> fresh);
   void antiEntropy();
+  // Whether to PULL from `machine` now (and if so, counts it).
+  bool pullNow(const std::string& machine);
   // A peer's deleg now names another key: re-dial it with that key.
   void redialOnNewKey(const replication::Record& deleg, const std::optional<replication::Record>& previous);
   void reap();
@@ -159,6 +161,8 @@ class Replicator {
   uint64_t watcher_ = 0;
   // (peer, zone) -> loop ms of the last whole-zone resend to that peer.
   std::map<std::pair<std::string, std::string>, uint64_t> lastZoneResend_;
+  std::map<std::string, uint64_t> lastRecordsFrom_;  // peer -> loop ms of its last RECORDS
+  std::map<std::string, uint64_t> lastPullTo_;       // peer -> loop ms of our last PULL to it
   mutable replication::ZoneDigests digests_;  // cache of digests() at digestsGen_
   mutable uint64_t digestsGen_ = 0;
   mutable bool digestsValid_ = false;
@@ -166,7 +170,7 @@ class Replicator {
   Timer reapTimer_;
   struct Stats {
     uint64_t published = 0, received = 0, stored = 0, replayed = 0, rolledBack = 0, rejected = 0,
-             pulls = 0, acks = 0, zoneResends = 0;
+             pulls = 0, acks = 0, zoneResends = 0, pullsSkipped = 0;
   } stats_;
 };
 

@@ -18,14 +18,8 @@ namespace rep = kith::replication;
 using nlohmann::json;
 
 constexpr const char* kMod = "replication";
-constexpr size_t kRecordsPerMessage = 2000;
 // How long the ACKs of a published record are tracked when nobody waits for them.
 constexpr uint64_t kUnclaimedWaitMs = 30000;
-// At most one whole-zone resend per peer and zone in this long (two
-// anti-entropy rounds: a resend lost while a link comes up is retried soon).
-constexpr uint64_t kZoneResendGapMs = 10000;
-// The longest a peer goes without our PULL while it keeps sending us records.
-constexpr uint64_t kMaxPullGapMs = 30000;
 
 std::string slotOf(const rep::Record& r) {
   if (r.objtype == rep::ObjType::kGone) return "srv";
@@ -255,12 +249,14 @@ Status Replicator::startTransport() {
   return Status::ok();
 }
 
-void Replicator::persist(const rep::Record& r) {
-  if (r.seq > static_cast<uint64_t>(INT64_MAX)) return;  // never produced by kith; not storable
+bool Replicator::persist(const rep::Record& r, std::function<void()> afterCommit) {
+  if (r.seq > static_cast<uint64_t>(INT64_MAX)) return false;  // never produced by kith; not storable
   store_.putRecord(RecordRow{r.zone, r.subject, slotOf(r), static_cast<int64_t>(r.seq), r.line, r.validUntil},
-                   [](Status st) {
+                   [after = std::move(afterCommit)](Status st) {
                      if (!st.isOk()) log::error(kMod, "record not stored", {{"error", st.toString()}});
+                     if (after) after();
                    });
+  return true;
 }
 
 void Replicator::publishLocal(const Registry::Event& ev) {
@@ -421,72 +417,12 @@ void Replicator::forward(const std::string& from, std::vector<Fresh> fresh) {
   }
 }
 
-const rep::ZoneDigests& Replicator::digests() const {
-  // O(records log records) to compute: only when the set changed.
-  if (digestsGen_ != records_.generation() || !digestsValid_) {
-    digests_ = rep::zoneDigests(records_);
-    digestsGen_ = records_.generation();
-    digestsValid_ = true;
-  }
-  return digests_;
-}
-
-rep::Message Replicator::pullMessage() const {
-  return rep::Message{std::string(rep::kPull), {rep::encodeVersionVector(records_.versionVector()),
-                                                rep::encodeZoneDigests(digests())}};
-}
-
-void Replicator::onPull(const std::string& machine, const rep::Message& m) {
-  if (m.frames.empty() || m.frames.size() > 2) return;
-  auto vv = rep::parseVersionVector(m.frames[0]);
-  if (!vv.isOk()) return;
-  std::optional<rep::ZoneDigests> digests;
-  if (m.frames.size() == 2) {
-    auto d = rep::parseZoneDigests(m.frames[1]);
-    if (!d.isOk()) {
-      log::debug(kMod, "bad zone digests", {{"from", machine}, {"error", d.status().message()}});
-      return;
-    }
-    digests = std::move(d).value();
-  }
-  sendNewerThan(machine, *vv, digests ? &*digests : nullptr);
-}
-
-void Replicator::sendNewerThan(const std::string& machine, const rep::VersionVector& vv,
-                               const rep::ZoneDigests* theirDigests) {
-  auto newer = records_.newerThan(vv);
-  if (theirDigests) {
-    // Zones whose contents differ although the vector says nothing is newer:
-    // a record the peer missed; send the whole zone (what it holds is a cheap replay).
-    auto resend = rep::zonesToResend(digests(), records_.versionVector(), *theirDigests, vv);
-    if (!resend.empty()) {
-      std::set<const rep::Record*> already(newer.begin(), newer.end());
-      uint64_t nowMs = loop_.nowMs();
-      for (const auto& zone : resend) {
-        // A peer still digesting a big resend (or a catch-up) differs for a
-        // while: one whole-zone resend per peer and zone per kZoneResendGapMs.
-        uint64_t& last = lastZoneResend_[{machine, zone}];
-        if (last != 0 && nowMs - last < kZoneResendGapMs) continue;
-        last = nowMs;
-        ++stats_.zoneResends;
-        for (const rep::Record* r : records_.byZone(zone)) {
-          if (!already.count(r)) newer.push_back(r);
-        }
-      }
-    }
-  }
-  for (size_t i = 0; i < newer.size(); i += kRecordsPerMessage) {
-    rep::Message msg{std::string(rep::kRecords), {}};
-    for (size_t j = i; j < std::min(newer.size(), i + kRecordsPerMessage); ++j) msg.frames.push_back(newer[j]->line);
-    (void)transport_->send(machine, std::move(msg));
-  }
-}
-
 void Replicator::onRecords(const std::string& machine, const rep::Message& m) {
   lastRecordsFrom_[machine] = loop_.nowMs();
   int64_t t = now();
   rep::Message ack{std::string(rep::kAck), {}};
   std::vector<Fresh> fresh;
+  std::vector<rep::Record> toStore;
   // Delegs first, so records of a newly learned zone verify in the same batch.
   std::vector<const std::string*> order;
   for (const auto& f : m.frames) {
@@ -517,12 +453,28 @@ void Replicator::onRecords(const std::string& machine, const rep::Message& m) {
     std::optional<rep::Record> prev;
     records_.offer(*parsed, &prev);
     ++stats_.stored;
-    persist(*parsed);
+    toStore.push_back(*parsed);
     absorb(*parsed, prev, true);
     ack.frames.push_back(json{{"zone", parsed->zone}, {"seq", parsed->seq}}.dump());
     fresh.push_back({parsed->zone, parsed->line, parsed->objtype == rep::ObjType::kDeleg});
   }
-  if (!ack.frames.empty()) (void)transport_->send(machine, std::move(ack));
+  // ACK means "stored": it leaves when the batch's last write has committed
+  // (the store commits in order), so a sender's replicate_wait_ms reports
+  // copies that survive a crash of this daemon.
+  std::function<void()> sendAck;
+  if (!ack.frames.empty()) {
+    sendAck = [this, alive = std::weak_ptr<bool>(alive_), machine, ack = std::move(ack)]() mutable {
+      auto a = alive.lock();
+      if (a && *a && transport_) (void)transport_->send(machine, std::move(ack));
+    };
+  }
+  bool deferred = false;
+  for (size_t i = 0; i < toStore.size(); ++i) {
+    bool last = i + 1 == toStore.size();
+    bool queued = persist(toStore[i], last ? sendAck : nullptr);
+    deferred = deferred || (last && queued);
+  }
+  if (sendAck && !deferred) sendAck();
   forward(machine, std::move(fresh));
 }
 
@@ -573,40 +525,6 @@ void Replicator::absorb(const rep::Record& r, const std::optional<rep::Record>& 
   } else if (r.objtype == rep::ObjType::kGone && previous && previous->objtype == rep::ObjType::kSrv) {
     registry_.notifyRemote({{"event", "deregister"}, {"address", r.subject}, {"machine", r.zone},
                             {"reason", r.values[rep::kGoneReason]}, {"ts", systemClock().nowMicros()}});
-  }
-}
-
-bool Replicator::pullNow(const std::string& machine) {
-  // A peer that sent us RECORDS within the last round is still answering (a
-  // catch-up takes many rounds): a PULL now would be answered with everything
-  // above our vector again, i.e. what is already on its way. Ask anyway when
-  // the last PULL to it is kMaxPullGapMs old, so steady pushes never starve
-  // anti-entropy.
-  uint64_t nowMs = loop_.nowMs();
-  auto rec = lastRecordsFrom_.find(machine);
-  auto pulled = lastPullTo_.find(machine);
-  bool busy = rec != lastRecordsFrom_.end() && nowMs - rec->second < static_cast<uint64_t>(opts_.antiEntropyMs);
-  bool recent = pulled != lastPullTo_.end() && nowMs - pulled->second < kMaxPullGapMs;
-  // (A second HELLO right after the first — the peer dialled us back — still
-  // PULLs: skipping it halves the bytes of a catch-up but was seen to delay
-  // it by a whole anti-entropy round, as if the first answer were lost; see
-  // docs/ARCHITECTURE.md, Not built yet.)
-  if (busy && recent) {
-    ++stats_.pullsSkipped;
-    return false;
-  }
-  lastPullTo_[machine] = nowMs;
-  ++stats_.pulls;
-  return true;
-}
-
-void Replicator::antiEntropy() {
-  if (!transport_) return;
-  std::optional<rep::Message> pull;
-  for (const auto& p : transport_->peers()) {
-    if (!p.up || !pullNow(p.machine)) continue;
-    if (!pull) pull = pullMessage();
-    (void)transport_->send(p.machine, *pull);
   }
 }
 

@@ -62,6 +62,9 @@ struct RemoteWorkload {
 
 class Replicator {
  public:
+  // Records per RECORDS message (push, forward, PULL answer).
+  static constexpr size_t kRecordsPerMessage = 2000;
+
   static Result<std::unique_ptr<Replicator>> create(Loop& loop, Store& store, Registry& registry,
                                                     const identity::SigningKey& nodeKey,
                                                     ReplicatorOptions opts);
@@ -100,7 +103,10 @@ class Replicator {
   int64_t now() const;
   void publishLocal(const Registry::Event& ev);
   void publish(replication::Record r);
-  void persist(const replication::Record& r);
+  // Queues the record's write; `afterCommit` runs once it committed (or
+  // failed). False (nothing queued, afterCommit never runs) for a seq SQLite
+  // cannot hold.
+  bool persist(const replication::Record& r, std::function<void()> afterCommit = nullptr);
   void onEvent(replication::Event ev);
   void onHello(const std::string& machine, const replication::Message& m);
   void onRecords(const std::string& machine, const replication::Message& m);

@@ -26,6 +26,17 @@ $(BIN)/bench_tcp_probe: $(OBJ)/bench/tcp_probe.o
 ALL_OBJS += $(OBJ)/bench/tcp_probe.o
 BENCH_TARGETS += $(BIN)/bench_tcp_probe
 
+# bench_replication: register-to-visible over 10 daemons, a fresh daemon's
+# catch-up of 100,000 records, bytes and RSS per record (bench/README.md).
+BENCH_REPL_SRCS := bench/bench_replication.cpp bench/api_client.cpp bench/kithd_process.cpp bench/register_load.cpp
+BENCH_REPL_OBJS := $(patsubst %.cpp,$(OBJ)/%.o,$(BENCH_REPL_SRCS))
+ALL_OBJS += $(OBJ)/bench/bench_replication.o
+$(BIN)/bench_replication: $(BENCH_REPL_OBJS) $(LIB)/libkith_socket_api.a $(LIB)/libkith_common.a
+	@mkdir -p $(@D)
+	@echo "  LD  $@"
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(BENCH_REPL_OBJS) $(LIB)/libkith_socket_api.a $(LIB)/libkith_common.a $(DEP_LIBS)
+BENCH_TARGETS += $(BIN)/bench_replication
+
 # bench_api starts build/bin/kithd, so the daemon is built first.
 # BENCH_FLAGS=--quick: a tenth of the counts (a smoke run, not figures).
 bench: $(BENCH_TARGETS) $(BIN)/kithd $(BIN)/kithctl $(BIN)/kithcat

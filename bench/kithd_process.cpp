@@ -85,7 +85,8 @@ KithdProcess::~KithdProcess() {
 Status KithdProcess::start() {
   std::filesystem::create_directories(home_);
   std::string log = home_ + ".log";
-  std::vector<std::string> args = {kithd_, "--dev", "--home", home_, "--log-format", "json"};
+  std::vector<std::string> args = {kithd_, "--home", home_, "--log-format", "json"};
+  if (dev_) args.insert(args.begin() + 1, "--dev");
   args.insert(args.end(), extraArgs_.begin(), extraArgs_.end());
   auto t0 = Clock::now();
   pid_t pid = ::fork();

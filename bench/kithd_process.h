@@ -50,6 +50,9 @@ class KithdProcess {
   bool stop();
 
   pid_t pid() const { return pid_; }
+  // false: no --dev (a --config with a node directory from `kithctl ca`,
+  // for several daemons of one trust domain). Call before start().
+  void setDev(bool dev) { dev_ = dev; }
   std::string apiSocket() const { return home_ + "/run/api.sock"; }
   double startMs() const { return startMs_; }
   // The "daemon" field of the first hello reply ("kithd 0.1.0").
@@ -69,6 +72,7 @@ class KithdProcess {
   std::string home_;
   std::vector<std::string> extraArgs_;
   pid_t pid_ = -1;
+  bool dev_ = true;
   double startMs_ = 0;
   std::string version_;
 };

@@ -36,6 +36,7 @@ echo "kith benches, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -sr
 # $QUICK is empty or --quick; unquoted so that empty adds no argument.
 run bench_policy "$BIN/bench_policy" $QUICK
 run bench_api "$BIN/bench_api" $QUICK
+run bench_replication "$BIN/bench_replication" $QUICK
 
 # --- tunnels between daemons ---------------------------------------------------
 # kith's mTLS tunnels beside direct TCP, a socat relay and a stunnel4 pair, in

@@ -69,8 +69,8 @@ int main(int argc, char** argv) {
   app.add_flag("--version", version, "print the version and exit");
   app.footer(
       "Clients find the daemon through --socket, $KITH_SOCKET, $KITH_HOME/run/api.sock, or "
-      "/run/kith/api.sock.\nSIGTERM drains and exits; SIGHUP reloads log level, lease limits "
-      "and policy.\nSee kithd(8).");
+      "/run/kith/api.sock.\nSIGTERM drains and exits; SIGHUP reloads log level, lease limits, "
+      "policy and a rotated node identity.\nSee kithd(8).");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -160,16 +160,20 @@ int main(int argc, char** argv) {
       return fail(config.source + ": broker.listen needs replication ([replication] listen): other daemons find "
                                   "this one's tunnel endpoint in its replicated infra record");
     }
-    auto nodeId = identity::NodeIdentity::load(config.identity.nodeDir);
-    if (!nodeId.isOk()) return fail("tunnels: node identity: " + nodeId.status().message());
+    if (!node->node) return fail("tunnels: no node identity in " + config.identity.nodeDir);
+    const identity::NodeIdentity& nodeId = node->node->identity;
     TunnelOptions t;
     t.machine = config.machine;
     t.listen = config.broker.listen;
     t.advertise = config.broker.advertise;
-    t.tls = {nodeId->certPem, nodeId->key.toPkcs8Pem(), nodeId->rootPem, config.trustDomain};
+    t.tls = {nodeId.certPem, nodeId.key.toPkcs8Pem(), nodeId.rootPem, config.trustDomain};
     t.link.udpIdleMs = config.broker.udpIdleMs;
     o.tunnels = std::move(t);
   }
+  o.node = node->node;
+  o.nodeDir = config.identity.nodeDir;
+  o.nodeWatchMs = static_cast<uint64_t>(config.identity.watchMs);
+  o.svidTtlSec = config.identity.svidTtlS;
 
   int exitCode = 0;
   {
@@ -191,6 +195,7 @@ int main(int argc, char** argv) {
     (void)term.start(SIGTERM, drain);
     (void)intr.start(SIGINT, drain);
     (void)hup.start(SIGHUP, [&] {
+      daemon->checkNodeIdentity();  // a rotated node certificate, key or deleg
       if (configPath.empty()) {
         log::info(kMod, "SIGHUP: dev mode has no config file to reload");
         return;

@@ -56,6 +56,7 @@ void ApiService::handle(ApiConnection& c, json req, Reply r) {
       {"resolve", &ApiService::opResolve},   {"list", &ApiService::opList},
       {"status", &ApiService::opStatus},     {"watch", &ApiService::opWatch},
       {"listen", &ApiService::opListen},     {"connect", &ApiService::opConnect},
+      {"svid", &ApiService::opSvid},
   };
   static const std::map<std::string, Fn> kAdminOps = {
       {"workloads", &ApiService::opWorkloads},
@@ -414,6 +415,13 @@ void ApiService::opPeers(ApiConnection&, const json&, Reply r) {
 void ApiService::opRecords(ApiConnection&, const json&, Reply r) {
   if (!replicator_) return r.ok({{"records", json::array()}, {"replication", false}});
   r.ok({{"records", replicator_->recordsJson()}, {"replication", true}});
+}
+
+void ApiService::opSvid(ApiConnection& c, const json& req, Reply r) {
+  if (!svids_) {
+    return r.error(Status::internal("this daemon has no node identity (node-ca.crt); it cannot issue SVIDs"));
+  }
+  svids_->handle(c, req, std::move(r));
 }
 
 void ApiService::opStreams(ApiConnection&, const json&, Reply r) {

@@ -318,8 +318,10 @@ void Parser::parse(const toml::table& root, const ConfigOptions& options, Config
 
   // --- [identity], [store] ---
   const toml::table* id = section(root, "identity");
-  if (id != nullptr) checkKeys(*id, "identity", {"node_dir"});
+  if (id != nullptr) checkKeys(*id, "identity", {"node_dir", "svid_ttl_s", "watch_ms"});
   path(id, "identity", "node_dir", &c->identity.nodeDir);
+  integer(id, "identity", "svid_ttl_s", 2, 30 * 86'400, &c->identity.svidTtlS);
+  integer(id, "identity", "watch_ms", 0, 86'400'000, &c->identity.watchMs);
   if (c->identity.nodeDir.empty()) c->identity.nodeDir = join(c->home, "node");
   const toml::table* store = section(root, "store");
   if (store != nullptr) checkKeys(*store, "store", {"path"});
@@ -549,6 +551,8 @@ Status applyReload(Config& live, const Config& fresh) {
       {"api.max_connections",
        [](auto& a, auto& b) { return a.api.maxConnections == b.api.maxConnections; }},
       {"identity.node_dir", [](auto& a, auto& b) { return a.identity.nodeDir == b.identity.nodeDir; }},
+      {"identity.svid_ttl_s", [](auto& a, auto& b) { return a.identity.svidTtlS == b.identity.svidTtlS; }},
+      {"identity.watch_ms", [](auto& a, auto& b) { return a.identity.watchMs == b.identity.watchMs; }},
       {"store.path", [](auto& a, auto& b) { return a.store.path == b.store.path; }},
       {"log.format", [](auto& a, auto& b) { return a.log.format == b.log.format; }},
       {"replication.listen",

@@ -34,7 +34,9 @@ Daemon::~Daemon() {
   service_.reset();
   tunnels_.reset();
   loop_.runPosted();
+  svids_.reset();
   replicator_.reset();
+  creds_.reset();
   broker_.reset();
   server_.reset();
   registry_.reset();
@@ -115,10 +117,24 @@ Status Daemon::start() {
     if (!up.isOk()) return up.status();
     upstreams_.push_back(std::move(up).value());
   }
+  if (opts_.node) {
+    creds_ = std::make_unique<NodeCredentials>(loop_, opts_.nodeDir, opts_.node);
+    svids_ = std::make_unique<SvidService>(loop_, *registry_, *creds_, opts_.svidTtlSec);
+    creds_->onRotate([this](const NodeSnapshot& now, const NodeSnapshot&) {
+      if (replicator_ && !now.delegLine.empty()) replicator_->rotateIdentity(now.identity.key, now.delegLine);
+      // New tunnel links present the new certificate; open ones keep theirs.
+      if (tunnels_) {
+        (void)tunnels_->setTls({now.identity.certPem, now.identity.key.toPkcs8Pem(), now.identity.rootPem,
+                                opts_.trustDomain});
+      }
+    });
+    creds_->startWatching(opts_.nodeWatchMs);
+  }
   service_ = std::make_unique<ApiService>(loop_, *registry_, *broker_, *events_, *policy_, info);
   service_->setServer(server_.get());
   service_->setReplicator(replicator_.get());
   service_->setTunnels(tunnels_.get());
+  service_->setSvids(svids_.get());
   KITH_RETURN_IF_ERROR(server_->start());
   log::info(kMod, "serving", {{"machine", opts_.machine}, {"trust_domain", opts_.trustDomain},
                               {"api", opts_.apiSocket}, {"admin", opts_.adminSocket},
@@ -134,8 +150,13 @@ void Daemon::drain() {
   if (server_) server_->stop();
   if (replicator_) replicator_->stop();
   if (tunnels_) tunnels_->closeAll();
+  if (creds_) creds_->stop();
   if (broker_) broker_->closeAll();
   if (registry_) registry_->shutdown();
+}
+
+void Daemon::checkNodeIdentity() {
+  if (creds_) (void)creds_->checkForRotation();  // logs cert_rotated / cert_rotation_rejected
 }
 
 Status Daemon::reloadPolicy() { return policy_->reload(); }

@@ -59,8 +59,10 @@ Result<NodeSetup> ensureDevNode(const Config& config) {
   if (!fresh) {
     auto ca = identity::loadCa(dev->caDir);
     if (!ca.isOk()) return ca.status();
+    // seq in microseconds, like kithctl's: a re-issue outranks the old deleg.
     replication::Record deleg = replication::makeDeleg(config.trustDomain, config.machine,
-                                                       static_cast<uint64_t>(now), node.key.publicKey());
+                                                       static_cast<uint64_t>(systemClock().nowMicros()),
+                                                       node.key.publicKey());
     KITH_RETURN_IF_ERROR(replication::sign(deleg, ca->key(), node.certNotBefore, node.certNotAfter));
     std::ofstream out(delegPath, std::ios::trunc);
     out << deleg.line << "\n";
@@ -68,9 +70,10 @@ Result<NodeSetup> ensureDevNode(const Config& config) {
     existing = deleg.line;
   }
   s.delegLine = existing;
+  s.node = std::make_shared<const NodeSnapshot>(NodeSnapshot{std::move(dev->node), s.delegLine});
   log::info("identity", dev->createdCa || dev->issuedNode ? "dev identity created" : "dev identity loaded",
-            {{"ca_dir", dev->caDir}, {"node_dir", dev->nodeDir}, {"spiffe_id", node.spiffeId},
-             {"expires", node.earliestExpiry()}});
+            {{"ca_dir", dev->caDir}, {"node_dir", dev->nodeDir}, {"spiffe_id", s.node->identity.spiffeId},
+             {"expires", s.node->identity.earliestExpiry()}});
   return s;
 }
 
@@ -106,6 +109,7 @@ Result<NodeSetup> loadNode(const Config& config, bool required) {
   log::info("identity", "node identity loaded", {{"node_dir", config.identity.nodeDir},
                                                  {"spiffe_id", node->spiffeId},
                                                  {"expires", node->earliestExpiry()}});
+  s.node = std::make_shared<const NodeSnapshot>(NodeSnapshot{std::move(node).value(), s.delegLine});
   return s;
 }
 

@@ -9,6 +9,7 @@
 #include "kith/replication/record.h"
 #include "kith/replication/signer.h"
 #include "kith/replication/version_vector.h"
+#include "kith/replication/zone_digest.h"
 
 namespace kith::daemon {
 namespace {
@@ -17,7 +18,8 @@ namespace rep = kith::replication;
 using nlohmann::json;
 
 constexpr const char* kMod = "replication";
-constexpr size_t kRecordsPerMessage = 2000;
+// How long the ACKs of a published record are tracked when nobody waits for them.
+constexpr uint64_t kUnclaimedWaitMs = 30000;
 
 std::string slotOf(const rep::Record& r) {
   if (r.objtype == rep::ObjType::kGone) return "srv";
@@ -35,6 +37,20 @@ std::vector<std::string> splitCsv(const std::string& s) {
     start = comma + 1;
   }
   return out;
+}
+
+// tcp://HOST:PORT with PORT 1..65535: an endpoint worth dialling (a peer
+// that bound port 0 and advertised it unresolved is not).
+bool dialableEndpoint(const std::string& ep) {
+  if (ep.rfind("tcp://", 0) != 0) return false;
+  size_t colon = ep.rfind(':');
+  if (colon == std::string::npos || colon < 6 || colon + 1 >= ep.size() || ep.size() - colon - 1 > 5) return false;
+  uint32_t port = 0;
+  for (size_t i = colon + 1; i < ep.size(); ++i) {
+    if (ep[i] < '0' || ep[i] > '9') return false;
+    port = port * 10 + static_cast<uint32_t>(ep[i] - '0');
+  }
+  return port >= 1 && port <= 65535;
 }
 
 std::string targetKindOf(const WorkloadRow& row) {
@@ -89,6 +105,7 @@ Result<std::unique_ptr<Replicator>> Replicator::create(Loop& loop, Store& store,
   r->reapTimer_.start(5000, 5000, [raw = r.get()] {
     raw->reap();
     raw->refreshOwn();
+    raw->sweepWaits();
   });
   return r;
 }
@@ -232,12 +249,14 @@ Status Replicator::startTransport() {
   return Status::ok();
 }
 
-void Replicator::persist(const rep::Record& r) {
-  if (r.seq > static_cast<uint64_t>(INT64_MAX)) return;  // never produced by kith; not storable
+bool Replicator::persist(const rep::Record& r, std::function<void()> afterCommit) {
+  if (r.seq > static_cast<uint64_t>(INT64_MAX)) return false;  // never produced by kith; not storable
   store_.putRecord(RecordRow{r.zone, r.subject, slotOf(r), static_cast<int64_t>(r.seq), r.line, r.validUntil},
-                   [](Status st) {
+                   [after = std::move(afterCommit)](Status st) {
                      if (!st.isOk()) log::error(kMod, "record not stored", {{"error", st.toString()}});
+                     if (after) after();
                    });
+  return true;
 }
 
 void Replicator::publishLocal(const Registry::Event& ev) {
@@ -272,14 +291,19 @@ void Replicator::publish(rep::Record r) {
     if (p.up) w.waiting.insert(p.machine);
   }
   w.peers = w.waiting.size();
+  // Unclaimed waits are dropped by the sweep (one timer for all of them).
+  w.expiresMs = loop_.nowMs() + kUnclaimedWaitMs;
   waits_[r.seq] = std::move(w);
   (void)transport_->broadcast(rep::Message{std::string(rep::kRecords), {r.line}});
-  // Unclaimed waits are dropped after a while.
-  uint64_t seq = r.seq;
-  auto& entry = waits_[seq];
-  entry.timer = std::make_unique<Timer>(loop_);
-  entry.timer->start(30000, 0, [this, seq] { finishWait(seq); });
-  entry.timer->unref();
+}
+
+void Replicator::sweepWaits() {
+  uint64_t now = loop_.nowMs();
+  std::vector<uint64_t> stale;
+  for (const auto& [seq, w] : waits_) {
+    if (!w.done && w.expiresMs <= now) stale.push_back(seq);
+  }
+  for (uint64_t seq : stale) finishWait(seq);
 }
 
 void Replicator::waitForAcks(const std::string& address, uint64_t timeoutMs,
@@ -293,6 +317,8 @@ void Replicator::waitForAcks(const std::string& address, uint64_t timeoutMs,
     return done(peers, peers);
   }
   w.done = std::move(done);
+  // Only a wait somebody is answered from gets a timer of its own.
+  w.timer = std::make_unique<Timer>(loop_);
   w.timer->start(timeoutMs, 0, [this, seq] { finishWait(seq); });
 }
 
@@ -344,7 +370,7 @@ void Replicator::onEvent(rep::Event ev) {
 void Replicator::onHello(const std::string& machine, const rep::Message& m) {
   // Verified by the gate already; take its deleg and infra as records too.
   int64_t t = now();
-  std::vector<std::string> fresh;
+  std::vector<Fresh> fresh;
   for (size_t i = 0; i < 2 && i < m.frames.size(); ++i) {
     auto parsed = rep::parseSigned(m.frames[i]);
     if (!parsed.isOk()) continue;
@@ -356,33 +382,31 @@ void Replicator::onHello(const std::string& machine, const rep::Message& m) {
     if (outcome == rep::RecordSet::Outcome::kStored || outcome == rep::RecordSet::Outcome::kReplaced) {
       persist(*parsed);
       absorb(*parsed, prev, true);
-      fresh.push_back(parsed->line);
+      fresh.push_back({parsed->zone, parsed->line, parsed->objtype == rep::ObjType::kDeleg});
     }
   }
   forward(machine, std::move(fresh));
   // (Re)connected: pull what we miss.
-  ++stats_.pulls;
-  (void)transport_->send(machine, rep::Message{std::string(rep::kPull),
-                                               {rep::encodeVersionVector(records_.versionVector())}});
+  if (pullNow(machine)) (void)transport_->send(machine, pullMessage());
 }
 
-void Replicator::forward(const std::string& from, std::vector<std::string> lines) {
-  if (lines.empty() || !transport_) return;
+void Replicator::forward(const std::string& from, std::vector<Fresh> fresh) {
+  if (fresh.empty() || !transport_) return;
   // Each record travels with its zone's deleg, so a peer that never met that
-  // zone can verify it at once (a deleg it holds is a cheap replay).
-  std::set<std::string> zones;
-  for (const auto& l : lines) {
-    auto r = rep::parseSigned(l);
-    if (r.isOk() && r->objtype != rep::ObjType::kDeleg) zones.insert(r->zone);
+  // zone can verify it at once (a deleg it holds is a cheap replay). Delegs
+  // go first: the receiver verifies the rest against them.
+  std::set<std::string> zones, delegsSent;
+  for (const auto& f : fresh) {
+    if (f.deleg) delegsSent.insert(f.line);
+    else zones.insert(f.zone);
   }
-  std::vector<std::string> withDelegs;
+  std::vector<std::string> lines;
+  lines.reserve(fresh.size() + zones.size());
   for (const auto& z : zones) {
-    if (const rep::Record* d = records_.find(rep::kRootZone, z, rep::ObjType::kDeleg)) withDelegs.push_back(d->line);
+    const rep::Record* d = records_.find(rep::kRootZone, z, rep::ObjType::kDeleg);
+    if (d && !delegsSent.count(d->line)) lines.push_back(d->line);
   }
-  for (auto& l : lines) {
-    if (std::find(withDelegs.begin(), withDelegs.end(), l) == withDelegs.end()) withDelegs.push_back(std::move(l));
-  }
-  lines = std::move(withDelegs);
+  for (auto& f : fresh) lines.push_back(std::move(f.line));
   for (const auto& p : transport_->peers()) {
     if (!p.up || p.machine == from) continue;
     for (size_t i = 0; i < lines.size(); i += kRecordsPerMessage) {
@@ -393,26 +417,12 @@ void Replicator::forward(const std::string& from, std::vector<std::string> lines
   }
 }
 
-void Replicator::onPull(const std::string& machine, const rep::Message& m) {
-  if (m.frames.size() != 1) return;
-  auto vv = rep::parseVersionVector(m.frames[0]);
-  if (!vv.isOk()) return;
-  sendNewerThan(machine, *vv);
-}
-
-void Replicator::sendNewerThan(const std::string& machine, const rep::VersionVector& vv) {
-  auto newer = records_.newerThan(vv);
-  for (size_t i = 0; i < newer.size(); i += kRecordsPerMessage) {
-    rep::Message msg{std::string(rep::kRecords), {}};
-    for (size_t j = i; j < std::min(newer.size(), i + kRecordsPerMessage); ++j) msg.frames.push_back(newer[j]->line);
-    (void)transport_->send(machine, std::move(msg));
-  }
-}
-
 void Replicator::onRecords(const std::string& machine, const rep::Message& m) {
+  lastRecordsFrom_[machine] = loop_.nowMs();
   int64_t t = now();
   rep::Message ack{std::string(rep::kAck), {}};
-  std::vector<std::string> fresh;
+  std::vector<Fresh> fresh;
+  std::vector<rep::Record> toStore;
   // Delegs first, so records of a newly learned zone verify in the same batch.
   std::vector<const std::string*> order;
   for (const auto& f : m.frames) {
@@ -443,12 +453,28 @@ void Replicator::onRecords(const std::string& machine, const rep::Message& m) {
     std::optional<rep::Record> prev;
     records_.offer(*parsed, &prev);
     ++stats_.stored;
-    persist(*parsed);
+    toStore.push_back(*parsed);
     absorb(*parsed, prev, true);
     ack.frames.push_back(json{{"zone", parsed->zone}, {"seq", parsed->seq}}.dump());
-    fresh.push_back(parsed->line);
+    fresh.push_back({parsed->zone, parsed->line, parsed->objtype == rep::ObjType::kDeleg});
   }
-  if (!ack.frames.empty()) (void)transport_->send(machine, std::move(ack));
+  // ACK means "stored": it leaves when the batch's last write has committed
+  // (the store commits in order), so a sender's replicate_wait_ms reports
+  // copies that survive a crash of this daemon.
+  std::function<void()> sendAck;
+  if (!ack.frames.empty()) {
+    sendAck = [this, alive = std::weak_ptr<bool>(alive_), machine, ack = std::move(ack)]() mutable {
+      auto a = alive.lock();
+      if (a && *a && transport_) (void)transport_->send(machine, std::move(ack));
+    };
+  }
+  bool deferred = false;
+  for (size_t i = 0; i < toStore.size(); ++i) {
+    bool last = i + 1 == toStore.size();
+    bool queued = persist(toStore[i], last ? sendAck : nullptr);
+    deferred = deferred || (last && queued);
+  }
+  if (sendAck && !deferred) sendAck();
   forward(machine, std::move(fresh));
 }
 
@@ -470,17 +496,23 @@ void Replicator::onAck(const std::string& machine, const rep::Message& m) {
 }
 
 void Replicator::absorb(const rep::Record& r, const std::optional<rep::Record>& previous, bool announce) {
+  if (r.objtype == rep::ObjType::kDeleg) {
+    if (r.subject != opts_.machine) redialOnNewKey(r, previous);
+    return;
+  }
   if (r.zone == opts_.machine) return;
   if (r.objtype == rep::ObjType::kInfra && transport_) {
     // A verified infra names where its machine listens: dial it.
     const auto* key = verifier_.nodeKey(r.zone);
     const std::string& ep = r.values[rep::kInfraReplication];
-    if (key && ep.rfind("tcp://", 0) == 0 && ep.find(":0") == std::string::npos &&
+    if (key && dialableEndpoint(ep) &&
         (!dialled_.count(r.zone) || !previous || previous->values[rep::kInfraReplication] != ep)) {
       if (transport_->addPeer(r.zone, ep, *key).isOk()) dialled_.insert(r.zone);
     }
     return;
   }
+  if (r.objtype == rep::ObjType::kSrv) remoteSrv_[r.subject] = r.zone;
+  if (r.objtype == rep::ObjType::kGone) remoteSrv_.erase(r.subject);
   if (!announce) return;
   if (r.objtype == rep::ObjType::kSrv) {
     registry_.notifyRemote({{"event", "register"}, {"address", r.subject}, {"machine", r.zone},
@@ -496,20 +528,11 @@ void Replicator::absorb(const rep::Record& r, const std::optional<rep::Record>& 
   }
 }
 
-void Replicator::antiEntropy() {
-  if (!transport_) return;
-  std::string vv = rep::encodeVersionVector(records_.versionVector());
-  for (const auto& p : transport_->peers()) {
-    if (!p.up) continue;
-    ++stats_.pulls;
-    (void)transport_->send(p.machine, rep::Message{std::string(rep::kPull), {vv}});
-  }
-}
-
 void Replicator::reap() {
   for (const auto& r : records_.reapExpired(now())) {
     store_.deleteRecord(r.zone, r.subject, slotOf(r), [](Status) {});
     if (r.objtype == rep::ObjType::kSrv && r.zone != opts_.machine) {
+      remoteSrv_.erase(r.subject);
       registry_.notifyRemote({{"event", "deregister"}, {"address", r.subject}, {"machine", r.zone},
                               {"reason", "expired"}, {"ts", systemClock().nowMicros()}});
     }
@@ -543,13 +566,20 @@ void Replicator::refreshOwn() {
 
 std::vector<RemoteWorkload> Replicator::match(const policy::Pattern& p) const {
   std::vector<RemoteWorkload> out;
-  for (const rep::Record* r : records_.all()) {
-    if (r->objtype != rep::ObjType::kSrv || r->zone == opts_.machine) continue;
-    auto a = policy::Address::parse(r->subject);
-    if (!a.isOk() || !p.matches(*a)) continue;
+  auto add = [&](const std::string& address, const std::string& zone) {
+    const rep::Record* r = records_.find(zone, address, rep::ObjType::kSrv);
+    if (!r || r->objtype != rep::ObjType::kSrv) return;
     out.push_back(remoteOf(*r));
+  };
+  if (p.isExact()) {
+    // An address: one lookup, whatever the number of records.
+    if (auto it = remoteSrv_.find(p.str()); it != remoteSrv_.end()) add(it->first, it->second);
+    return out;
   }
-  std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.address < y.address; });
+  for (const auto& [address, zone] : remoteSrv_) {  // address order already
+    auto a = policy::Address::parse(address);
+    if (a.isOk() && p.matches(*a)) add(address, zone);
+  }
   return out;
 }
 
@@ -582,8 +612,7 @@ void Replicator::recheck(const std::string& machine) {
   if (!transport_) return;
   for (const auto& p : transport_->peers()) {
     if (p.machine == machine && p.up) {
-      (void)transport_->send(machine, rep::Message{std::string(rep::kPull),
-                                                   {rep::encodeVersionVector(records_.versionVector())}});
+      (void)transport_->send(machine, pullMessage());
       ++stats_.pulls;
     }
   }
@@ -627,6 +656,9 @@ json Replicator::statsJson() const {
           {"rolled_back", stats_.rolledBack},
           {"rejected", stats_.rejected},
           {"acks", stats_.acks},
+          {"pulls", stats_.pulls},
+          {"pulls_skipped", stats_.pullsSkipped},
+          {"zone_resends", stats_.zoneResends},
           {"rejected_by_reason", verifier_.rejected()}};
 }
 

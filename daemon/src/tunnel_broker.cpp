@@ -98,6 +98,19 @@ Result<std::unique_ptr<TunnelBroker>> TunnelBroker::create(Loop& loop, Registry&
   return b;
 }
 
+Status TunnelBroker::setTls(const TlsContext::Material& m) {
+  auto tls = TlsContext::create(m);
+  if (!tls.isOk()) {
+    log::error(kMod, "rotated node identity not usable for tunnels; keeping the old one",
+               {{"error", tls.status().toString()}});
+    return tls.status();
+  }
+  tls_ = std::move(tls).value();
+  opts_.tls = m;
+  log::info(kMod, "tunnel links made from now on use the rotated node certificate");
+  return Status::ok();
+}
+
 Status TunnelBroker::listen() {
   auto ep = parseEndpoint(opts_.listen);
   if (!ep.isOk()) return Status::config("broker.listen " + ep.status().message());

@@ -299,6 +299,38 @@ typedef struct kith_event {
  */
 kith_status kith_next_event(kith_client* client, int timeout_ms, kith_event* out);
 
+/* ---- X.509-SVIDs ------------------------------------------------------ */
+
+/* A workload's X.509-SVID as the daemon issued it. Strings are owned by the
+ * client and valid until the next call on it. */
+typedef struct kith_x509_svid {
+  const char* spiffe_id;  /* the URI SAN */
+  const char* cert_pem;   /* the chain: the SVID, then the node CA that issued it */
+  const char* key_pem;    /* the SVID's private key, PKCS#8 PEM (Ed25519); made
+                             for this call only, the daemon keeps no copy */
+  const char* bundle_pem; /* the trust bundle: the trust domain's root certificate */
+  int64_t expires_at;     /* Unix seconds */
+  int64_t rotate_at;      /* Unix seconds: half-life, when a new one is issued */
+} kith_x509_svid;
+
+/*
+ * `svid`: a new X.509-SVID (fresh key pair) for the registered workload (needs
+ * a token), valid for the daemon's [identity] svid_ttl_s (default 1 h). With
+ * `watch` non-zero the daemon also sends this connection an event of type
+ * "svid" with a new SVID at every half-life (and when the node identity
+ * rotates) until the registration ends or the client closes; read it with
+ * kith_next_event and decode it with kith_svid_from_event.
+ * Errors: KITH_INVALID_SOURCE (no such registration), KITH_TIMEOUT,
+ * KITH_UNAUTHORIZED (another uid's token), KITH_INTERNAL (the daemon has no
+ * node CA).
+ */
+kith_status kith_svid(kith_client* client, int watch, kith_x509_svid* out);
+
+/* Decodes the JSON of an "svid" event (kith_event.json) into *out. The text
+ * is copied first, so passing kith_event.json of the same client is fine.
+ * KITH_BAD_REQUEST when it is not an svid event. */
+kith_status kith_svid_from_event(kith_client* client, const char* event_json, kith_x509_svid* out);
+
 /* ---- Any request ------------------------------------------------------ */
 
 /*

@@ -2,6 +2,7 @@
 //
 //   kithcat -l NAME [-k] [-u] [--allow PATTERN]... [-e CMD]
 //   kithcat --as NAME [-u] [--mode fd|path] DEST
+//   kithcat --as NAME --svid DIR [--follow]
 //
 // Exit status: 0 success, 1 the daemon refused (its error code on stderr) or
 // an I/O failure, 2 usage. See kithcat(1).
@@ -21,6 +22,7 @@
 
 #include "kith/kith.hpp"
 #include "pump.h"
+#include "svid_files.h"
 
 namespace kith::kithcat {
 namespace {
@@ -35,6 +37,8 @@ struct Options {
   std::string exec;
   std::string socket;
   std::string mode = "fd";
+  std::string svidDir;
+  bool follow = false;
   std::vector<std::string> allow;
   std::string target;
   bool proxy = false;
@@ -174,6 +178,32 @@ int connectMode(const Options& o) {
   return pipeStream(stream.get(), &state);
 }
 
+// --as NAME --svid DIR: register, fetch the SVID, write it; with --follow keep
+// the registration and rewrite the files at every rotation.
+int svidMode(const Options& o) {
+  Client client = Client::open(o.socket);
+  RegisterOptions reg;
+  reg.name = o.asName;
+  Registration r = client.registerAs(reg);
+  if (o.verbose) say("registered " + r.address + " (" + r.spiffeId + ")");
+  Svid svid = client.svid(o.follow);
+  for (;;) {
+    if (std::string e = writeSvidFiles(o.svidDir, svid); !e.empty()) {
+      say(e);
+      return kExitRefused;
+    }
+    std::printf("%s %s/svid.pem expires_at=%lld rotate_at=%lld\n", svid.spiffeId.c_str(), o.svidDir.c_str(),
+                static_cast<long long>(svid.expiresAt), static_cast<long long>(svid.rotateAt));
+    std::fflush(stdout);
+    if (!o.follow) return 0;
+    std::optional<Event> ev;
+    do {
+      ev = client.nextEvent(-1);
+    } while (!ev || ev->type != "svid");
+    svid = client.svidFromEvent(*ev);
+  }
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -210,6 +240,15 @@ int run(int argc, char** argv) {
                    ->check(CLI::IsMember({"fd", "path"}))
                    ->type_name("fd|path");
   auto* dest = app.add_option("DEST", o.dest, "With --as: address or pattern to connect to");
+  auto* svid = app.add_option("--svid", o.svidDir,
+                              "With --as: write the workload's X.509-SVID to DIR (svid.pem, svid.key, "
+                              "bundle.pem) instead of connecting")
+                   ->type_name("DIR");
+  auto* follow = app.add_flag("--follow", o.follow,
+                              "With --svid: stay registered and rewrite the files at every rotation");
+  svid->excludes(dest);
+  svid->needs(as);
+  follow->needs(svid);
   app.add_option("--socket", o.socket, "The daemon's api.sock (default: $KITH_SOCKET, "
                                        "$KITH_HOME/run/api.sock, /run/kith/api.sock)")
       ->type_name("PATH");
@@ -224,7 +263,7 @@ int run(int argc, char** argv) {
     if (o.listenName.empty() && o.asName.empty()) {
       throw CLI::ValidationError("one of -l NAME or --as NAME is required");
     }
-    if (!o.asName.empty() && o.dest.empty()) {
+    if (!o.asName.empty() && o.dest.empty() && o.svidDir.empty()) {
       throw CLI::ValidationError("DEST", "--as needs a destination DEST");
     }
   } catch (const CLI::ParseError& e) {
@@ -235,6 +274,7 @@ int run(int argc, char** argv) {
   // A closed stdout or stream is an error return, never a signal.
   signal(SIGPIPE, SIG_IGN);
   try {
+    if (!o.svidDir.empty()) return svidMode(o);
     return o.listenName.empty() ? connectMode(o) : listenMode(o);
   } catch (const kith::Error& e) {
     return refused(e);

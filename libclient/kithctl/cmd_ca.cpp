@@ -257,11 +257,12 @@ int reportNode(const Globals& g, const std::string& verb, const std::string& mac
 }
 
 // Writes DIR/deleg: `S <notBefore> <notAfter> 1 <sig> A TD . MACHINE deleg SEQ 1 <key>`,
-// signed by the root, valid as long as the node certificate, seq = now (a
-// reissue always outranks the record it replaces).
+// signed by the root, valid as long as the node certificate, seq = now in
+// microseconds (a reissue always outranks the record it replaces, also within
+// the same second; a running kithd takes it on SIGHUP).
 Status writeDeleg(const id::CertificateAuthority& ca, const std::string& machine, const std::string& dir,
                   const NodeFacts& f) {
-  auto seq = static_cast<uint64_t>(systemClock().nowMicros() / 1'000'000);
+  auto seq = static_cast<uint64_t>(systemClock().nowMicros());
   replication::Record r = replication::makeDeleg(ca.trustDomain(), machine, seq, f.cert.publicKey);
   KITH_RETURN_IF_ERROR(replication::sign(r, ca.key(), f.cert.notBefore, f.cert.notAfter));
   return writeFile(join(dir, kDelegFile), r.line + "\n", 0644);

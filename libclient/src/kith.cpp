@@ -489,6 +489,52 @@ kith_status kith_next_event(kith_client* client, int timeout_ms, kith_event* out
   });
 }
 
+}  // extern "C"
+
+namespace {
+kith_status fillSvid(kith_client* c, const Json& j, kith_x509_svid* out) {
+  std::string cert = str(j, "chain");
+  if (cert.empty() || str(j, "key").empty() || str(j, "spiffe_id").empty()) {
+    return setError(c, KITH_BAD_REQUEST, "BAD_REQUEST", "not an SVID: spiffe_id, chain or key is missing");
+  }
+  if (out) {
+    out->spiffe_id = keep(c, str(j, "spiffe_id"));
+    out->cert_pem = keep(c, std::move(cert));
+    out->key_pem = keep(c, str(j, "key"));
+    out->bundle_pem = keep(c, str(j, "bundle"));
+    out->expires_at = integer(j, "expires_at");
+    out->rotate_at = integer(j, "rotate_at");
+  }
+  return KITH_OK;
+}
+}  // namespace
+
+extern "C" {
+
+kith_status kith_svid(kith_client* client, int watch, kith_x509_svid* out) {
+  if (out) *out = kith_x509_svid{nullptr, nullptr, nullptr, nullptr, 0, 0};
+  return guarded(client, [&]() -> kith_status {
+    if (!needToken(client, "svid")) return KITH_BAD_REQUEST;
+    Message reply;
+    kith_status st =
+        roundTrip(client, Json{{"op", "svid"}, {"token", client->token}, {"watch", watch != 0}}, &reply);
+    if (st != KITH_OK) return st;
+    return fillSvid(client, reply.json, out);
+  });
+}
+
+kith_status kith_svid_from_event(kith_client* client, const char* event_json, kith_x509_svid* out) {
+  if (out) *out = kith_x509_svid{nullptr, nullptr, nullptr, nullptr, 0, 0};
+  std::string text = event_json ? event_json : "";  // may point into the client's storage
+  return guarded(client, [&]() -> kith_status {
+    Json j = Json::parse(text, nullptr, false);
+    if (!j.is_object() || str(j, "event") != "svid") {
+      return setError(client, KITH_BAD_REQUEST, "BAD_REQUEST", "not an svid event");
+    }
+    return fillSvid(client, j, out);
+  });
+}
+
 kith_status kith_request(kith_client* client, const char* json_request, char** json_reply_out,
                          int* fd_out) {
   if (json_reply_out) *json_reply_out = nullptr;

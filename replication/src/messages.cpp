@@ -21,7 +21,9 @@ std::optional<FrameCountRule> frameCountRule(std::string_view type) {
   if (type == kHello) return FrameCountRule{3, 3};
   if (type == kRecords) return FrameCountRule{0, kMaxRecordsFrames};
   if (type == kAck) return FrameCountRule{1, kMaxRecordsFrames};
-  if (type == kPull || type == kPing || type == kPong || type == kPeers) {
+  // PULL: version vector, and (optional) zone digests (zone_digest.h).
+  if (type == kPull) return FrameCountRule{1, 2};
+  if (type == kPing || type == kPong || type == kPeers) {
     return FrameCountRule{1, 1};
   }
   return std::nullopt;

@@ -74,6 +74,7 @@ RecordSet::Outcome RecordSet::offer(Record r, std::optional<Record>* previous) {
   }
   uint64_t& max = versions_[zit->first];
   max = std::max(max, seq);
+  ++generation_;
   return outcome;
 }
 
@@ -147,6 +148,7 @@ std::vector<Record> RecordSet::reapExpired(int64_t now) {
         bytes_ -= costOf(it->first, it->second);
         dropped.push_back(std::move(it->second));
         it = records.erase(it);
+        ++generation_;
         --count_;
       } else {
         ++it;

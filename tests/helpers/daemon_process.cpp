@@ -57,9 +57,10 @@ Status DaemonProcess::spawn(const std::vector<std::string>& args) {
     if (!netns_.empty()) {
       int ns = ::open(("/var/run/netns/" + netns_).c_str(), O_RDONLY | O_CLOEXEC);
       if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
-        std::perror("setns");
+        std::perror(("setns " + netns_).c_str());
         ::_exit(126);
       }
+      ::close(ns);
     }
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(bin.c_str()));

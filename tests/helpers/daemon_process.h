@@ -37,6 +37,9 @@ class DaemonProcess {
   Status start(const std::vector<std::string>& extra = {});
   // Starts kithd --config FILE (no --dev) and waits until api.sock answers.
   Status startWithConfig(const std::string& configPath);
+  // Runs the next start in the network namespace /var/run/netns/NAME (made
+  // with `ip netns add`; root only). "" = the test's own namespace.
+  void setNetns(std::string name) { netns_ = std::move(name); }
   // Starts kithd with arbitrary arguments and does not wait (for failure tests).
   Status spawn(const std::vector<std::string>& args);
   // SIGTERM and wait; returns the exit status (waitpid form).
@@ -45,8 +48,6 @@ class DaemonProcess {
   // Waits for the process to exit within timeoutMs; returns the status or -1.
   int waitExit(int timeoutMs);
   bool running() const { return pid_ > 0; }
-  // Later starts run kithd inside network namespace `name` (ip netns).
-  void setNetns(std::string name) { netns_ = std::move(name); }
   pid_t pid() const { return pid_; }
 
   const std::string& home() const { return home_; }

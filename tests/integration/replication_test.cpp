@@ -3,73 +3,11 @@
 #include <boost/test/unit_test.hpp>
 #include <fstream>
 
-#include "fixture.h"
+#include "mesh.h"
 
 using namespace kith::test;
 using nlohmann::json;
 
-namespace {
-
-// A trust domain and the daemons of its machines.
-struct Mesh {
-  TempDir dir;
-  std::string ca = dir.path() + "/ca";
-  std::map<std::string, std::unique_ptr<DaemonProcess>> daemons;
-  std::string seed;  // the first machine's MACHINE=KEY@ENDPOINT
-
-  explicit Mesh(const std::string& td = "mesh.kith") {
-    std::string out;
-    BOOST_REQUIRE_MESSAGE(runCommand(binDir() + "/kithctl ca init --trust-domain " + td + " --out " + ca, &out) == 0,
-                          out);
-  }
-  ~Mesh() {
-    for (auto& [m, d] : daemons) {
-      if (d->running()) d->stop();
-    }
-  }
-  std::string home(const std::string& m) const { return dir.path() + "/" + m; }
-  // Issues the node identity (from `caDir`, default ours) and writes the config.
-  std::string prepare(const std::string& m, const std::string& caDir = "", const std::string& td = "mesh.kith") {
-    std::string out;
-    BOOST_REQUIRE_MESSAGE(runCommand(binDir() + "/kithctl ca issue-node " + m + " --ca " +
-                                         (caDir.empty() ? ca : caDir) + " --out " + home(m) + "/node", &out) == 0,
-                          out);
-    std::string cfg = home(m) + ".toml";
-    writeFile(cfg, "machine = \"" + m + "\"\ntrust_domain = \"" + td + "\"\nhome = \"" + home(m) +
-                       "\"\n[replication]\nlisten = \"tcp://127.0.0.1:0\"\n" +
-                       (seed.empty() ? "" : "seeds = [\"" + seed + "\"]\n"));
-    return cfg;
-  }
-  DaemonProcess& start(const std::string& m, const std::string& caDir = "", const std::string& td = "mesh.kith") {
-    std::string cfg = prepare(m, caDir, td);
-    auto& d = daemons[m];
-    d = std::make_unique<DaemonProcess>(home(m));
-    kith::Status st = d->startWithConfig(cfg);
-    BOOST_REQUIRE_MESSAGE(st.isOk(), st.message());
-    if (seed.empty()) seed = admin(m).request({{"op", "peers"}})->json.value("seed", "");
-    return *d;
-  }
-  DaemonProcess& restart(const std::string& m) {
-    auto& d = daemons[m];
-    kith::Status st = d->startWithConfig(home(m) + ".toml");
-    BOOST_REQUIRE_MESSAGE(st.isOk(), st.message());
-    return *d;
-  }
-  TestClient api(const std::string& m) { return DaemonFixture::connectTo(daemons[m]->apiSocket()); }
-  TestClient admin(const std::string& m) { return DaemonFixture::connectTo(daemons[m]->adminSocket()); }
-  json peers(const std::string& m) { return admin(m).request({{"op", "peers"}})->json["peers"]; }
-  bool allUp(const std::string& m, size_t n) {
-    auto p = peers(m);
-    size_t up = 0;
-    for (auto& e : p) up += e["state"] == "up";
-    return up >= n;
-  }
-  json resolve(const std::string& m, const std::string& pattern, int waitMs = 0) {
-    return api(m).request({{"op", "resolve"}, {"name", pattern}, {"wait_ms", waitMs}}, waitMs + 5000)->json;
-  }
-};
-
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(replication_mesh)
 
@@ -106,11 +44,21 @@ BOOST_AUTO_TEST_CASE(three_daemons_converge_and_a_registration_on_a_resolves_on_
   out.clear();
   BOOST_TEST(runCommand("KITH_HOME=" + mesh.home("c") + " " + binDir() + "/kithctl records", &out) == 0);
   BOOST_TEST(out.find(" A mesh.kith b dev.web.w1.default.b srv ") != std::string::npos, out);
-  // A connect to it from c is DESTINATION_UNREACHABLE until tunnels exist.
+  // Without tunnels ([broker] listen), a connect to it from c is decided by
+  // c's policy (w1's whitelist admits nobody) and, were it allowed, could
+  // not be carried: DESTINATION_UNREACHABLE (tunnel_test covers tunnels).
   auto cc = mesh.api("c");
   auto cli = cc.request({{"op", "register"}, {"name", "dev.cli.c1.default"}});
   auto conn = cc.request({{"op", "connect"}, {"token", cli->json["token"]}, {"destination", "dev.web.w1.default.b"}});
+  BOOST_TEST(errorCode(conn->json) == "UNAUTHORIZED");
+  BOOST_REQUIRE_EQUAL(errorCode(cb.request({{"op", "register"}, {"name", "dev.web.w2.default"},
+                                            {"whitelist", {"dev.*.*.*.*"}}, {"replicate_wait_ms", 5000}})->json),
+                      "OK");
+  BOOST_REQUIRE(waitFor([&] { return errorCode(mesh.resolve("c", "dev.web.w2.default.b")) == "OK"; }, 5000));
+  conn = cc.request({{"op", "connect"}, {"token", cli->json["token"]}, {"destination", "dev.web.w2.default.b"}});
   BOOST_TEST(errorCode(conn->json) == "DESTINATION_UNREACHABLE");
+  BOOST_TEST(conn->json["error"]["message"].get<std::string>().find("tunnels between machines are off") !=
+             std::string::npos, conn->json.dump());
 }
 
 BOOST_AUTO_TEST_CASE(deregistration_and_process_exit_propagate) {

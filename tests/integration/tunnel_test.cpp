@@ -92,7 +92,7 @@ std::string sha256OfFile(const std::string& path) {
 BOOST_AUTO_TEST_SUITE(tunnels)
 
 BOOST_AUTO_TEST_CASE(hundred_megabytes_each_way_through_kithcat_keep_their_sha256) {
-  Mesh mesh;
+  TunnelMesh mesh;
   mesh.start("a");
   mesh.start("b");
   BOOST_REQUIRE(waitFor([&] { return mesh.meshUp(); }, 15000));
@@ -125,7 +125,7 @@ BOOST_AUTO_TEST_CASE(hundred_megabytes_each_way_through_kithcat_keep_their_sha25
 
 BOOST_AUTO_TEST_CASE(a_thousand_concurrent_streams_share_one_link) {
   BOOST_REQUIRE(raiseFdLimit(8192));
-  Mesh mesh;
+  TunnelMesh mesh;
   mesh.start("a");
   mesh.start("b");
   BOOST_REQUIRE(waitFor([&] { return mesh.meshUp(); }, 15000));
@@ -164,7 +164,7 @@ BOOST_AUTO_TEST_CASE(a_thousand_concurrent_streams_share_one_link) {
 }
 
 BOOST_AUTO_TEST_CASE(a_slow_reader_holds_the_daemons_memory_bounded) {
-  Mesh mesh;
+  TunnelMesh mesh;
   mesh.start("a");
   mesh.start("b");
   BOOST_REQUIRE(waitFor([&] { return mesh.meshUp(); }, 15000));
@@ -195,7 +195,7 @@ BOOST_AUTO_TEST_CASE(a_slow_reader_holds_the_daemons_memory_bounded) {
 }
 
 BOOST_AUTO_TEST_CASE(every_error_of_connect_across_machines_for_its_reason) {
-  Mesh mesh;
+  TunnelMesh mesh;
   writeFile(mesh.dir.path() + "/policy-a.toml",
             "[[deny]]\nfrom = \"dev.cli.*.*.*\"\nto = \"dev.srcdenied.*.*.*\"\n");
   writeFile(mesh.dir.path() + "/policy-b.toml",
@@ -259,7 +259,7 @@ BOOST_AUTO_TEST_CASE(every_error_of_connect_across_machines_for_its_reason) {
 }
 
 BOOST_AUTO_TEST_CASE(losing_the_link_mid_stream_closes_the_stream_and_a_restart_is_redialled) {
-  Mesh mesh;
+  TunnelMesh mesh;
   mesh.start("a");
   mesh.start("b");
   BOOST_REQUIRE(waitFor([&] { return mesh.meshUp(); }, 15000));
@@ -293,7 +293,7 @@ BOOST_AUTO_TEST_CASE(losing_the_link_mid_stream_closes_the_stream_and_a_restart_
 }
 
 BOOST_AUTO_TEST_CASE(udp_datagrams_keep_their_boundaries_idle_flows_end_and_so_do_lost_peers) {
-  Mesh mesh;
+  TunnelMesh mesh;
   mesh.start("a", Mesh::spec("", "udp_idle_ms = 1500\n"));
   mesh.start("b");
   BOOST_REQUIRE(waitFor([&] { return mesh.meshUp(); }, 15000));
@@ -344,7 +344,7 @@ BOOST_AUTO_TEST_CASE(udp_datagrams_keep_their_boundaries_idle_flows_end_and_so_d
 }
 
 BOOST_AUTO_TEST_CASE(a_group_fails_over_to_a_healthy_instance_on_another_machine) {
-  Mesh mesh;
+  TunnelMesh mesh;
   mesh.start("a");
   mesh.start("b");
   mesh.start("c");
@@ -380,7 +380,7 @@ BOOST_AUTO_TEST_CASE(a_group_fails_over_to_a_healthy_instance_on_another_machine
 }
 
 BOOST_AUTO_TEST_CASE(the_wire_between_daemons_is_mutual_tls13) {
-  Mesh mesh;
+  TunnelMesh mesh;
   mesh.start("a");
   mesh.start("b");
   BOOST_REQUIRE(waitFor([&] { return mesh.meshUp(); }, 15000));
@@ -441,7 +441,7 @@ BOOST_AUTO_TEST_CASE(the_wire_between_daemons_is_mutual_tls13) {
 }
 
 BOOST_AUTO_TEST_CASE(policy_reloads_and_deregistrations_close_tunnel_streams) {
-  Mesh mesh;
+  TunnelMesh mesh;
   mesh.start("a");
   std::string policy = mesh.dir.path() + "/policy-b.toml";
   writeFile(policy, "# nothing yet\n");
@@ -507,7 +507,7 @@ struct TestOwner : kith::daemon::PeerLink::Owner {
 // workloads, never for another machine's.
 BOOST_AUTO_TEST_CASE(a_certified_peer_cannot_open_streams_for_another_machines_workloads) {
   namespace kd = kith::daemon;
-  Mesh mesh;
+  TunnelMesh mesh;
   mesh.start("a");
   mesh.start("b");
   BOOST_REQUIRE(waitFor([&] { return mesh.meshUp(); }, 15000));
@@ -583,7 +583,7 @@ BOOST_AUTO_TEST_CASE(a_certified_peer_cannot_open_streams_for_another_machines_w
 // The README's walk-through: curl on machine a reaches an unmodified nginx on
 // machine b, through `kithctl forward` and through an [[upstream]].
 BOOST_AUTO_TEST_CASE(unmodified_curl_reaches_nginx_on_another_machine_through_forward_and_upstream) {
-  Mesh mesh;
+  TunnelMesh mesh;
   int upPort = freePort();
   mesh.start("a", Mesh::spec("[[upstream]]\nname = \"dev.curl.up1.default\"\nlisten = \"127.0.0.1:" +
                              std::to_string(upPort) + "\"\ndestination = \"dev.nginx.*.default.*\"\n"));
@@ -671,7 +671,7 @@ BOOST_AUTO_TEST_CASE(daemons_in_separate_network_namespaces_broker_over_veth) {
                            " link set va" + suffix + " up && ip -n " + nsB + " link set vb" + suffix +
                            " up && ip -n " + nsA + " link set lo up && ip -n " + nsB + " link set lo up"),
                         out);
-  Mesh mesh;
+  TunnelMesh mesh;
   Mesh::Machine a, b;
   a.host = "10.213.0.1";
   a.netns = nsA;

@@ -114,6 +114,12 @@ struct Event {
   int64_t ts = 0;
 };
 
+// An X.509-SVID (see kith_x509_svid): PEM texts and Unix-second times.
+struct Svid {
+  std::string spiffeId, certPem, keyPem, bundlePem;
+  int64_t expiresAt = 0, rotateAt = 0;
+};
+
 // A reply to request(): status KITH_OK for "ok": true, else the error.
 struct Reply {
   kith_status status = KITH_OK;
@@ -239,6 +245,19 @@ class Client {
     if (st == KITH_AGAIN) return std::nullopt;
     check(st);
     return Event{r.type, r.address, r.spiffe_id, r.reason, r.json, r.ts};
+  }
+
+  // `svid`: a new X.509-SVID; with watch, rotations arrive as "svid" events
+  // (decode them with svidFromEvent).
+  Svid svid(bool watch = false) {
+    kith_x509_svid r{};
+    check(kith_svid(c_, watch ? 1 : 0, &r));
+    return Svid{r.spiffe_id, r.cert_pem, r.key_pem, r.bundle_pem, r.expires_at, r.rotate_at};
+  }
+  Svid svidFromEvent(const Event& e) {
+    kith_x509_svid r{};
+    check(kith_svid_from_event(c_, e.json.c_str(), &r));
+    return Svid{r.spiffe_id, r.cert_pem, r.key_pem, r.bundle_pem, r.expires_at, r.rotate_at};
   }
 
   // Any request (a JSON object with "op"). Never throws for an error reply:

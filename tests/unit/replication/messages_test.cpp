@@ -70,7 +70,7 @@ BOOST_AUTO_TEST_CASE(wrong_frame_counts_are_refused) {
   BOOST_TEST(errorOf({"PING"}) == DecodeError::kFrameCount);
   BOOST_TEST(errorOf({"PING", "1", "2"}) == DecodeError::kFrameCount);
   BOOST_TEST(errorOf({"ACK"}) == DecodeError::kFrameCount);
-  BOOST_TEST(errorOf({"PULL", "{}", "{}"}) == DecodeError::kFrameCount);
+  BOOST_TEST(errorOf({"PULL", "{}", "{}", "{}"}) == DecodeError::kFrameCount);
   BOOST_TEST(errorOf({"PEERS"}) == DecodeError::kFrameCount);
 }
 

@@ -17,6 +17,7 @@
 #include "kith/daemon/registry.h"
 #include "kith/daemon/replicator.h"
 #include "kith/daemon/tunnel_broker.h"
+#include "kith/daemon/svid_service.h"
 
 namespace kith::daemon {
 
@@ -35,6 +36,7 @@ class ApiService {
   void setServer(ApiServer* server) { server_ = server; }
   void setReplicator(Replicator* r) { replicator_ = r; }
   void setTunnels(TunnelBroker* t) { tunnels_ = t; }
+  void setSvids(SvidService* s) { svids_ = s; }
   void handle(ApiConnection& conn, nlohmann::json req, Reply reply);
   void connectionClosed(ApiConnection& conn);
 
@@ -62,6 +64,7 @@ class ApiService {
   void opStreams(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opPeers(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opRecords(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opSvid(ApiConnection& c, const nlohmann::json& req, Reply r);
   // Local and (with replication) remote workloads matching a pattern.
   nlohmann::json matchAll(const policy::Pattern& p) const;
 
@@ -74,6 +77,7 @@ class ApiService {
   ApiServer* server_ = nullptr;
   Replicator* replicator_ = nullptr;
   TunnelBroker* tunnels_ = nullptr;
+  SvidService* svids_ = nullptr;
   Stats stats_;
   std::map<uint64_t, std::unique_ptr<Timer>> waits_;  // resolve wait_ms timers
   uint64_t nextWait_ = 1;

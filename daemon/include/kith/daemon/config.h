@@ -42,6 +42,8 @@ struct ApiConfig {
 
 struct IdentityConfig {
   std::string nodeDir;  // node.key, node.crt, ca.crt; default HOME/node
+  int64_t svidTtlS = 3600;  // lifetime of workload X.509-SVIDs (`svid` op); rotated at half
+  int64_t watchMs = 10000;  // how often node_dir is checked for a rotated identity; 0: SIGHUP only
 
   bool operator==(const IdentityConfig&) const = default;
 };

@@ -20,6 +20,7 @@
 #include "kith/daemon/api_service.h"
 #include "kith/daemon/event_log.h"
 #include "kith/daemon/local_broker.h"
+#include "kith/daemon/node_credentials.h"
 #include "kith/daemon/loop.h"
 #include "kith/daemon/policy_manager.h"
 #include "kith/daemon/registry.h"
@@ -27,6 +28,7 @@
 #include "kith/daemon/store.h"
 #include "kith/daemon/tunnel_broker.h"
 #include "kith/daemon/upstream.h"
+#include "kith/daemon/svid_service.h"
 
 namespace kith::daemon {
 
@@ -50,6 +52,13 @@ struct DaemonOptions {
   // Tunnels to other machines ([broker] listen), when configured.
   std::optional<TunnelOptions> tunnels;
   std::vector<UpstreamOptions> upstreams;
+  // The node identity (nullptr: none, then no `svid` op and no rotation);
+  // `nodeDir` is watched for a rotated identity every `nodeWatchMs` and on
+  // checkNodeIdentity() (SIGHUP).
+  std::shared_ptr<const NodeSnapshot> node;
+  std::string nodeDir;
+  uint64_t nodeWatchMs = 10000;
+  int64_t svidTtlSec = 3600;
 };
 
 class Daemon {
@@ -70,6 +79,10 @@ class Daemon {
   PolicyManager& policy() { return *policy_; }
   Replicator* replicator() { return replicator_.get(); }
   TunnelBroker* tunnels() { return tunnels_.get(); }
+  // The node identity in use now (nullptr without one); see NodeCredentials.
+  NodeCredentials* credentials() { return creds_.get(); }
+  // SIGHUP: picks up a rotated node identity at once.
+  void checkNodeIdentity();
   const DaemonOptions& options() const { return opts_; }
 
  private:
@@ -87,6 +100,8 @@ class Daemon {
   std::unique_ptr<Replicator> replicator_;
   std::unique_ptr<TunnelBroker> tunnels_;
   std::vector<std::unique_ptr<Upstream>> upstreams_;
+  std::unique_ptr<NodeCredentials> creds_;
+  std::unique_ptr<SvidService> svids_;
   bool drained_ = false;
 };
 

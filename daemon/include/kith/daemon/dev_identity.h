@@ -4,11 +4,13 @@
 // `kithctl ca issue-node` (node.key, node.crt, ca.crt, deleg).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "kith/common/status.h"
 #include "kith/daemon/config.h"
+#include "kith/daemon/node_credentials.h"
 #include "kith/identity/keys.h"
 
 namespace kith::daemon {
@@ -20,6 +22,8 @@ struct NodeSetup {
   std::optional<identity::SigningKey> key;  // the node key, when present
   identity::PublicKey rootKey{};            // the trust domain's root (from ca.crt)
   std::string delegLine;                    // the root-signed deleg record ("" if none)
+  // The whole loaded identity (SVIDs, rotation); nullptr without a node directory.
+  std::shared_ptr<const NodeSnapshot> node;
 };
 
 // --dev: ensures the dev CA and node identity exist for config.machine, and the

@@ -36,6 +36,7 @@
 #include "kith/replication/record_set.h"
 #include "kith/replication/transport.h"
 #include "kith/replication/verifier.h"
+#include "kith/replication/zone_digest.h"
 
 namespace kith::daemon {
 
@@ -64,6 +65,9 @@ struct RemoteWorkload {
 
 class Replicator {
  public:
+  // Records per RECORDS message (push, forward, PULL answer).
+  static constexpr size_t kRecordsPerMessage = 2000;
+
   static Result<std::unique_ptr<Replicator>> create(Loop& loop, Store& store, Registry& registry,
                                                     const identity::SigningKey& nodeKey,
                                                     ReplicatorOptions opts);
@@ -87,6 +91,14 @@ class Replicator {
   void waitForAcks(const std::string& address, uint64_t timeoutMs,
                    std::function<void(size_t acked, size_t peers)> done);
 
+  // The node identity rotated (NodeCredentials): takes the new root-signed
+  // deleg (refused, with a log, unless it verifies and names `key`) and
+  // publishes it to every peer. With a new key the transport restarts on the
+  // same endpoint under the new CURVE identity and our live records are
+  // re-signed with the new key; peers that see a deleg with a new key for a
+  // machine they dial re-dial it with that key.
+  void rotateIdentity(const identity::SigningKey& key, const std::string& delegLine);
+
   nlohmann::json peersJson() const;
   nlohmann::json recordsJson() const;
   nlohmann::json statsJson() const;
@@ -101,7 +113,10 @@ class Replicator {
   int64_t now() const;
   void publishLocal(const Registry::Event& ev);
   void publish(replication::Record r);
-  void persist(const replication::Record& r);
+  // Queues the record's write; `afterCommit` runs once it committed (or
+  // failed). False (nothing queued, afterCommit never runs) for a seq SQLite
+  // cannot hold.
+  bool persist(const replication::Record& r, std::function<void()> afterCommit = nullptr);
   void onEvent(replication::Event ev);
   void onHello(const std::string& machine, const replication::Message& m);
   void onRecords(const std::string& machine, const replication::Message& m);
@@ -110,14 +125,27 @@ class Replicator {
   // A verified record arrived or was restored: learn peers, announce workloads.
   void absorb(const replication::Record& r, const std::optional<replication::Record>& previous,
               bool announce);
-  void sendNewerThan(const std::string& machine, const replication::VersionVector& vv);
+  // What a PULL answers: records newer than `vv`, and every record of each
+  // zone whose digest differs from the peer's (zone_digest.h).
+  void sendNewerThan(const std::string& machine, const replication::VersionVector& vv,
+                     const replication::ZoneDigests* theirDigests);
+  replication::Message pullMessage() const;
+  const replication::ZoneDigests& digests() const;
   // Floods records that were new here to every other up peer (a record is
   // forwarded once: a replay is never new), so a partial mesh converges in
   // one round trip per hop instead of waiting for anti-entropy.
-  void forward(const std::string& from, std::vector<std::string> lines);
+  struct Fresh {
+    std::string zone, line;
+    bool deleg = false;
+  };
+  void forward(const std::string& from, std::vector<Fresh> fresh);
   void antiEntropy();
   static RemoteWorkload remoteOf(const replication::Record& r);
   std::string brokerValue() const { return opts_.brokerEndpoint.empty() ? "-" : opts_.brokerEndpoint; }
+  // Whether to PULL from `machine` now (and if so, counts it).
+  bool pullNow(const std::string& machine);
+  // A peer's deleg now names another key: re-dial it with that key.
+  void redialOnNewKey(const replication::Record& deleg, const std::optional<replication::Record>& previous);
   void reap();
   void refreshOwn();
 
@@ -125,9 +153,11 @@ class Replicator {
     std::set<std::string> waiting;
     size_t peers = 0;
     std::function<void(size_t, size_t)> done;
-    std::unique_ptr<Timer> timer;
+    std::unique_ptr<Timer> timer;  // only while a waitForAcks caller waits
+    uint64_t expiresMs = 0;        // loop ms; an unclaimed wait is swept after it
   };
   void finishWait(uint64_t seq);
+  void sweepWaits();
 
   Loop& loop_;
   Store& store_;
@@ -141,15 +171,24 @@ class Replicator {
   std::string endpoint_;
   std::string infraLine_;
   std::set<std::string> dialled_;  // machines we added as peers
+  // Index of the remote srv records held: address -> zone (match() without a scan).
+  std::map<std::string, std::string> remoteSrv_;
   std::map<std::string, uint64_t> lastSeqOf_;  // own address -> seq of its latest record
   std::map<uint64_t, AckWait> waits_;
   uint64_t seq_ = 0;
   uint64_t watcher_ = 0;
+  // (peer, zone) -> loop ms of the last whole-zone resend to that peer.
+  std::map<std::pair<std::string, std::string>, uint64_t> lastZoneResend_;
+  std::map<std::string, uint64_t> lastRecordsFrom_;  // peer -> loop ms of its last RECORDS
+  std::map<std::string, uint64_t> lastPullTo_;       // peer -> loop ms of our last PULL to it
+  mutable replication::ZoneDigests digests_;  // cache of digests() at digestsGen_
+  mutable uint64_t digestsGen_ = 0;
+  mutable bool digestsValid_ = false;
   Timer antiEntropyTimer_;
   Timer reapTimer_;
   struct Stats {
     uint64_t published = 0, received = 0, stored = 0, replayed = 0, rolledBack = 0, rejected = 0,
-             pulls = 0, acks = 0;
+             pulls = 0, acks = 0, zoneResends = 0, pullsSkipped = 0;
   } stats_;
 };
 

@@ -72,6 +72,9 @@ class TunnelBroker : public RemoteOpener, public PeerLink::Owner {
   // Endpoints and whitelists of other machines, and where to report
   // unreachable machines. Must be set before streams are opened.
   void setReplicator(Replicator* r) { replicator_ = r; }
+  // A rotated node identity: links made from now on use it (open links keep
+  // the certificate they were made with until they close).
+  Status setTls(const TlsContext::Material& m);
   // What other daemons dial ("127.0.0.1:40123").
   const std::string& endpoint() const { return endpoint_; }
 

@@ -66,7 +66,7 @@ std::string_view decodeErrorName(DecodeError e);
 
 // Payload frame counts per type: [min, max]. HELLO 3 (deleg, infra, version
 // vector); RECORDS 0..kMaxRecordsFrames (0 = "nothing newer", an empty answer to
-// PULL); ACK 1..kMaxRecordsFrames; PULL, PING, PONG, PEERS exactly 1.
+// PULL); ACK 1..kMaxRecordsFrames; PULL 1..2 (version vector, zone digests); PING, PONG, PEERS exactly 1.
 struct FrameCountRule {
   size_t min;
   size_t max;

@@ -72,6 +72,9 @@ class RecordSet {
 
   size_t size() const { return count_; }
   size_t zoneCount() const { return zones_.size(); }
+  // Changes whenever a record is stored, replaced or reaped: lets callers
+  // cache what they derive from the set (zone digests).
+  uint64_t generation() const { return generation_; }
   // Approximate heap + struct bytes held for the records (not the vector).
   size_t approxBytes() const { return bytes_; }
 
@@ -85,6 +88,7 @@ class RecordSet {
   VersionVector versions_;
   size_t count_ = 0;
   size_t bytes_ = 0;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace kith::replication

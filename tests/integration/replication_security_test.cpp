@@ -1,0 +1,95 @@
+// What a real kithd does with records a VALID node of its own CA pushes
+// (docs/REPLICATION.md "Chain of trust"): records for another machine,
+// tampered, expired, replayed and rolled-back records are rejected and
+// counted; none of them is stored, served or forwarded.
+#include <boost/test/unit_test.hpp>
+
+#include "rogue_node.h"
+
+using namespace kith::test;
+using nlohmann::json;
+
+namespace {
+
+json replicationStats(Mesh& mesh, const std::string& m) {
+  return mesh.admin(m).request({{"op", "status"}})->json["replication"];
+}
+uint64_t rejectedFor(Mesh& mesh, const std::string& m, const std::string& reason) {
+  json by = replicationStats(mesh, m)["rejected_by_reason"];
+  return by.contains(reason) ? by[reason].get<uint64_t>() : 0;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(replication_security)
+
+BOOST_AUTO_TEST_CASE(a_valid_node_cannot_publish_records_for_another_machine) {
+  Mesh mesh;
+  mesh.start("a");
+  mesh.start("b");
+  BOOST_REQUIRE(waitFor([&] { return mesh.allUp("a", 1) && mesh.allUp("b", 1); }, 15000));
+  RogueNode evil(mesh, "evil", "a");
+  int64_t t = RogueNode::now();
+  // Its own zone, another machine's address: out of zone.
+  auto outOfZone = evil.srv("evil", "dev.db.d1.default.a", 10, t - 60, t + 3600);
+  // a's zone, signed with evil's key: the signature is not a's.
+  auto forged = evil.srv("a", "dev.db.d2.default.a", 10, t - 60, t + 3600);
+  // And one record it may publish: proves the channel works.
+  auto own = evil.srv("evil", "dev.ok.o1.default.evil", 10, t - 60, t + 3600);
+  evil.push({outOfZone.line, forged.line, own.line});
+  BOOST_TEST(errorCode(mesh.resolve("a", "dev.ok.o1.default.evil", 10000)) == "OK");
+  BOOST_TEST(waitFor([&] { return rejectedFor(mesh, "a", "out_of_zone") >= 1; }, 10000),
+             replicationStats(mesh, "a").dump());
+  BOOST_TEST(waitFor([&] { return rejectedFor(mesh, "a", "bad_signature") >= 1; }, 10000),
+             replicationStats(mesh, "a").dump());
+  BOOST_TEST(errorCode(mesh.resolve("a", "dev.db.*.*.*")) == "DESTINATION_NOT_FOUND");
+  // b got the legitimate record (forwarded by a), never the others.
+  BOOST_TEST(errorCode(mesh.resolve("b", "dev.ok.o1.default.evil", 10000)) == "OK");
+  BOOST_TEST(errorCode(mesh.resolve("b", "dev.db.*.*.*")) == "DESTINATION_NOT_FOUND");
+  std::string records = mesh.admin("a").request({{"op", "records"}})->json.dump();
+  BOOST_TEST(records.find("dev.db.") == std::string::npos, records);
+}
+
+BOOST_AUTO_TEST_CASE(tampered_expired_replayed_and_rolled_back_records_are_rejected) {
+  Mesh mesh;
+  mesh.start("a");
+  RogueNode peer(mesh, "p", "a");
+  int64_t t = RogueNode::now();
+  // Tampered: signed for t1, then the address changed to t2.
+  auto tampered = peer.srv("p", "dev.tam.t1.default.p", 10, t - 60, t + 3600);
+  std::string line = tampered.line;
+  line.replace(line.find("dev.tam.t1"), 10, "dev.tam.t2");
+  // Expired an hour ago.
+  auto expired = peer.srv("p", "dev.exp.e1.default.p", 10, t - 7200, t - 3600);
+  // Not valid for another hour.
+  auto future = peer.srv("p", "dev.fut.f1.default.p", 10, t + 3600, t + 7200);
+  peer.push({line, expired.line, future.line});
+  BOOST_TEST(waitFor([&] { return rejectedFor(mesh, "a", "bad_signature") >= 1; }, 10000),
+             replicationStats(mesh, "a").dump());
+  BOOST_TEST(waitFor([&] { return rejectedFor(mesh, "a", "expired") >= 1; }, 10000));
+  BOOST_TEST(waitFor([&] { return rejectedFor(mesh, "a", "not_yet_valid") >= 1; }, 10000));
+  for (const char* p : {"dev.tam.*.*.*", "dev.exp.*.*.*", "dev.fut.*.*.*"}) {
+    BOOST_TEST(errorCode(mesh.resolve("a", p)) == "DESTINATION_NOT_FOUND", p);
+  }
+  // A good record, then the same again (replay), then an older tombstone of
+  // it (rollback): only the first counts.
+  auto v2 = peer.srv("p", "dev.rep.r1.default.p", 20, t - 60, t + 3600);
+  peer.push({v2.line});
+  BOOST_REQUIRE(errorCode(mesh.resolve("a", "dev.rep.r1.default.p", 10000)) == "OK");
+  uint64_t replayedBefore = replicationStats(mesh, "a")["replayed"];
+  uint64_t rolledBefore = replicationStats(mesh, "a")["rolled_back"];
+  auto gone = kith::replication::makeGone("mesh.kith", "p", "dev.rep.r1.default.p", 19, "deregister");
+  BOOST_REQUIRE(kith::replication::sign(gone, peer.key(), t - 60, t + 3600).isOk());
+  peer.push({v2.line, gone.line});
+  BOOST_TEST(waitFor([&] { return replicationStats(mesh, "a")["replayed"].get<uint64_t>() > replayedBefore; },
+                     10000));
+  BOOST_TEST(waitFor([&] { return replicationStats(mesh, "a")["rolled_back"].get<uint64_t>() > rolledBefore; },
+                     10000));
+  // An old tombstone did not end the newer registration.
+  BOOST_TEST(errorCode(mesh.resolve("a", "dev.rep.r1.default.p")) == "OK");
+  // And the daemon is fine.
+  BOOST_TEST(mesh.daemons["a"]->running());
+  BOOST_TEST(errorCode(mesh.api("a").request({{"op", "hello"}})->json) == "OK");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

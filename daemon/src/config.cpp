@@ -268,7 +268,7 @@ class Parser {
 void Parser::parse(const toml::table& root, const ConfigOptions& options, Config* c) {
   checkKeys(root, "",
             {"machine", "trust_domain", "home", "run_dir", "api", "identity", "store", "lease",
-             "log", "policy", "replication", "broker"});
+             "log", "policy", "replication", "broker", "vhost"});
 
   // --- top level ---
   if (const toml::node* n = string(&root, "", "machine", &c->machine)) {
@@ -406,6 +406,22 @@ void Parser::parse(const toml::table& root, const ConfigOptions& options, Config
       invalid(n, "broker.listen", "'" + c->broker.listen + "': " + why);
     }
   }
+
+  // --- [vhost] ---
+  const toml::table* vhost = section(root, "vhost");
+  if (vhost != nullptr) checkKeys(*vhost, "vhost", {"listen", "probe_listen", "hosts_dir"});
+  if (const toml::node* n = string(vhost, "vhost", "listen", &c->vhost.listen)) {
+    if (!validHostPort(c->vhost.listen, /*allowPortZero=*/true, &why)) {
+      invalid(n, "vhost.listen", "'" + c->vhost.listen + "': " + why);
+    }
+  }
+  if (const toml::node* n = string(vhost, "vhost", "probe_listen", &c->vhost.probeListen)) {
+    if (!validHostPort(c->vhost.probeListen, /*allowPortZero=*/true, &why)) {
+      invalid(n, "vhost.probe_listen", "'" + c->vhost.probeListen + "': " + why);
+    }
+  }
+  path(vhost, "vhost", "hosts_dir", &c->vhost.hostsDir);
+  if (c->vhost.hostsDir.empty()) c->vhost.hostsDir = join(c->home, "hosts");
 }
 
 }  // namespace
@@ -516,6 +532,7 @@ Status applyReload(Config& live, const Config& fresh) {
       {"replication.seeds",
        [](auto& a, auto& b) { return a.replication.seeds == b.replication.seeds; }},
       {"broker.listen", [](auto& a, auto& b) { return a.broker.listen == b.broker.listen; }},
+      {"vhost", [](auto& a, auto& b) { return a.vhost == b.vhost; }},
       {"broker.local_handoff",
        [](auto& a, auto& b) { return a.broker.localHandoff == b.broker.localHandoff; }},
   };

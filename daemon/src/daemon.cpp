@@ -32,6 +32,7 @@ Daemon::~Daemon() {
   if (events_) events_->detachFromLogger();
   loop_.runPosted();
   service_.reset();
+  vhost_.reset();
   replicator_.reset();
   broker_.reset();
   server_.reset();
@@ -95,6 +96,9 @@ Status Daemon::start() {
   service_ = std::make_unique<ApiService>(loop_, *registry_, *broker_, *events_, *policy_, info);
   service_->setServer(server_.get());
   service_->setReplicator(replicator_.get());
+  vhost_ = std::make_unique<VhostService>(loop_, *store_, *registry_, *server_, opts_.vhost);
+  KITH_RETURN_IF_ERROR(vhost_->start());
+  service_->setVhost(vhost_.get());
   KITH_RETURN_IF_ERROR(server_->start());
   log::info(kMod, "serving", {{"machine", opts_.machine}, {"trust_domain", opts_.trustDomain},
                               {"api", opts_.apiSocket}, {"admin", opts_.adminSocket},
@@ -109,6 +113,7 @@ void Daemon::drain() {
   if (server_) server_->stop();
   if (replicator_) replicator_->stop();
   if (broker_) broker_->closeAll();
+  if (vhost_) vhost_->stop();
   if (registry_) registry_->shutdown();
 }
 

@@ -41,5 +41,7 @@ Command peersCommand();
 Command recordsCommand();
 Command caCommand();
 Command doctorCommand();
+Command hostCommand();
+Command vhostCommand();
 
 }  // namespace kith::kithctl

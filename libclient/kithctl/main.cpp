@@ -23,6 +23,8 @@ const Command kCommands[] = {
     recordsCommand(),
     caCommand(),
     doctorCommand(),
+    hostCommand(),
+    vhostCommand(),
 };
 
 void addCommonOptions(CLI::App* app, Globals* g) {

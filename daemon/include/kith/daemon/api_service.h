@@ -16,6 +16,7 @@
 #include "kith/daemon/policy_manager.h"
 #include "kith/daemon/registry.h"
 #include "kith/daemon/replicator.h"
+#include "kith/daemon/vhost_service.h"
 
 namespace kith::daemon {
 
@@ -33,6 +34,7 @@ class ApiService {
 
   void setServer(ApiServer* server) { server_ = server; }
   void setReplicator(Replicator* r) { replicator_ = r; }
+  void setVhost(VhostService* v) { vhost_ = v; }
   void handle(ApiConnection& conn, nlohmann::json req, Reply reply);
   void connectionClosed(ApiConnection& conn);
 
@@ -71,6 +73,7 @@ class ApiService {
   ServiceInfo info_;
   ApiServer* server_ = nullptr;
   Replicator* replicator_ = nullptr;
+  VhostService* vhost_ = nullptr;  // host.* and vhost.* admin ops
   Stats stats_;
   std::map<uint64_t, std::unique_ptr<Timer>> waits_;  // resolve wait_ms timers
   uint64_t nextWait_ = 1;

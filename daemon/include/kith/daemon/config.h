@@ -89,6 +89,15 @@ struct BrokerConfig {
   bool operator==(const BrokerConfig&) const = default;
 };
 
+// FOKS virtual hosts (docs/ARCHITECTURE.md "FOKS virtual hosts").
+struct VhostConfig {
+  std::string listen;       // "HOST:PORT" of the vhost TLS listener; "" = off
+  std::string probeListen;  // "HOST:PORT" of the probe/beacon TLS listener; "" = off
+  std::string hostsDir;     // host keys and chains; default HOME/hosts
+
+  bool operator==(const VhostConfig&) const = default;
+};
+
 struct Config {
   std::string source;        // the file it came from, or "<dev>"
   std::string machine;       // one address label [A-Za-z0-9_-]{1,63} (identity::validateMachineName)
@@ -103,6 +112,7 @@ struct Config {
   PolicyConfig policy;
   ReplicationConfig replication;
   BrokerConfig broker;
+  VhostConfig vhost;
 
   bool operator==(const Config&) const = default;
 };

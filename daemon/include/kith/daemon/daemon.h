@@ -25,6 +25,7 @@
 #include "kith/daemon/registry.h"
 #include "kith/daemon/replicator.h"
 #include "kith/daemon/store.h"
+#include "kith/daemon/vhost_service.h"
 
 namespace kith::daemon {
 
@@ -45,6 +46,9 @@ struct DaemonOptions {
   // Replication (docs/REPLICATION.md), when configured: needs the node key.
   std::optional<ReplicatorOptions> replication;
   std::optional<identity::SigningKey> nodeKey;
+  // FOKS virtual hosts: where host directories live, and the listeners
+  // ("" = off). Host admin ops work without listeners.
+  VhostServiceOptions vhost;
 };
 
 class Daemon {
@@ -78,6 +82,7 @@ class Daemon {
   std::unique_ptr<ApiServer> server_;
   std::unique_ptr<LocalBroker> broker_;
   std::unique_ptr<ApiService> service_;
+  std::unique_ptr<VhostService> vhost_;
   std::unique_ptr<Replicator> replicator_;
   bool drained_ = false;
 };

@@ -36,6 +36,7 @@ echo "kith benches, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -sr
 # $QUICK is empty or --quick; unquoted so that empty adds no argument.
 run bench_policy "$BIN/bench_policy" $QUICK
 run bench_api "$BIN/bench_api" $QUICK
+run bench_vhost "$BIN/bench_vhost" $QUICK
 
 # --- tunnels between daemons (later issues) ----------------------------------
 # Mesh tunnel figures go here, each side by side in the same run with the

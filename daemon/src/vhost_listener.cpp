@@ -228,6 +228,10 @@ class VhostListener::Conn {
       return end();
     }
     // --- 3. identity ---
+    if (!sni_.empty()) {  // looked up again after the handshake's waits
+      sniHost_ = l_.hosts_.byName(sni_);
+      if (!sniHost_) return refuse(Code::kDestinationNotFound, "host " + sni_ + " was removed");
+    }
     if (auto der = peerLeafDer(ssl_.get())) {
       auto info = identity::parseCertificateDer(*der);
       if (!info) return refuse(Code::kUnauthorized, "client certificate: " + info.status().message());
@@ -287,6 +291,12 @@ class VhostListener::Conn {
 
   // --- SELECT-VHOST or the first application bytes -------------------------
   void readPreamble() {
+    // Hosts may have been removed while this connection waited: never keep a
+    // pointer across a wait, look the SNI host up again.
+    if (!sni_.empty()) {
+      sniHost_ = l_.hosts_.byName(sni_);
+      if (!sniHost_) return refuse(Code::kDestinationNotFound, "host " + sni_ + " was removed");
+    }
     for (;;) {
       size_t nl = in_.find('\n');
       bool selecting = in_.compare(0, std::min(in_.size(), kSelect.size()), kSelect.substr(0, std::min(in_.size(), kSelect.size()))) == 0;
@@ -347,6 +357,7 @@ class VhostListener::Conn {
     state_ = State::kRouting;
     if (poll_) poll_->stop();
     if (!l_.route_) return refuse(Code::kInternal, "no route to backends");
+    selectedName_ = selected_->name;
     VhostStreamSource src{"vhost:" + selected_->name, identity_};
     std::weak_ptr<bool> alive = l_.alive_;
     VhostListener* l = &l_;
@@ -363,6 +374,10 @@ class VhostListener::Conn {
  public:
   void routed(Status st, UniqueFd backend) {
     if (ended_) return;
+    // The host may have been removed while the backend was dialled.
+    selected_ = l_.hosts_.byName(selectedName_);
+    sniHost_ = sni_.empty() ? nullptr : l_.hosts_.byName(sni_);
+    if (!selected_) return refuse(Code::kDestinationNotFound, "host " + selectedName_ + " was removed");
     if (!st.isOk()) {
       return refuse(st.code() == Code::kDestinationNotFound ? Code::kDestinationNotFound : Code::kCannotConnect,
                     "no backend for " + selected_->name + ": " + st.message());
@@ -505,7 +520,8 @@ class VhostListener::Conn {
   std::string hello_;
   std::string sni_;
   const VhostHost* sniHost_ = nullptr;
-  const VhostHost* selected_ = nullptr;
+  const VhostHost* selected_ = nullptr;  // valid only until the next wait
+  std::string selectedName_;
   std::string identity_;
   std::string in_;  // decrypted client bytes not yet forwarded
   UniqueFd backend_;

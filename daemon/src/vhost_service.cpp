@@ -1,7 +1,10 @@
 #include "kith/daemon/vhost_service.h"
 
+#include <algorithm>
+
 #include "kith/common/encoding.h"
 #include "kith/common/log.h"
+#include "kith/identity/host_cert.h"
 
 namespace kith::daemon {
 namespace {
@@ -62,6 +65,7 @@ Status VhostService::start() {
 
 bool VhostService::handles(const std::string& op) {
   return op == "host.init" || op == "host.show" || op == "host.rotate" || op == "host.list" ||
+         op == "host.issue-client" ||
          op == "vhost.add" || op == "vhost.list" || op == "vhost.remove";
 }
 
@@ -105,6 +109,36 @@ void VhostService::handle(const std::string& op, const json& req, Reply reply) {
     const VhostHost* h = hosts_->byName(*name);
     if (!h) return reply.error(Status(Code::kDestinationNotFound, "no host " + *name));
     return reply.ok(hostJson(*h, true));
+  }
+  if (op == "host.issue-client") {
+    // A client certificate for a user of this host, from the host's TLS CA
+    // (its primary's for a vhost); the client keeps its private key.
+    const VhostHost* h = hosts_->byName(*name);
+    if (!h) return reply.error(Status(Code::kDestinationNotFound, "no host " + *name));
+    auto user = stringField(req, "user");
+    if (!user) return reply.error(user.status());
+    auto pkHex = stringField(req, "public_key");
+    if (!pkHex) return reply.error(pkHex.status());
+    auto pk = fromHex(*pkHex);
+    if (!pk || pk->size() != identity::kEd25519PublicKeySize) {
+      return reply.error(Status::badRequest("public_key must be 64 hex digits (an Ed25519 key)"));
+    }
+    int64_t days = req.value("validity_days", int64_t{90});
+    if (days < 1 || days > 3650) return reply.error(Status::badRequest("validity_days must be 1..3650"));
+    const VhostHost* keysOf = h->primary.empty() ? h : hosts_->byName(h->primary);
+    const identity::SigningKey* ca = keysOf ? keysOf->dir->key(identity::HostKeyRole::kTlsCa) : nullptr;
+    if (!ca) return reply.error(Status::internal("no TLS CA key for " + *name));
+    identity::PublicKey key{};
+    std::copy(pk->begin(), pk->end(), key.begin());
+    auto cert = identity::issueHostClientCertificate(*ca, keysOf->dir->tlsCaCertPem(), key, h->id, *user,
+                                                     days * 86400);
+    if (!cert) return reply.error(cert.status());
+    log::info("vhost", "client certificate issued", {{"host", h->name}, {"user", *user}});
+    return reply.ok({{"name", h->name},
+                     {"host_id", h->id.toString()},
+                     {"identity", identity::hostUserUri(h->id, *user)},
+                     {"certificate", *cert},
+                     {"ca", keysOf->dir->tlsCaCertPem()}});
   }
   if (op == "host.rotate") {
     auto key = stringField(req, "key");

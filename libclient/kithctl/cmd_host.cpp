@@ -8,6 +8,9 @@
 //        [--at HOST:PORT] [--pins F]   answer and pins hostname -> HostID and
 //                                      the chain (no rollback, no fork)
 //   host beacon ID [--at HOST:PORT]    where host ID is served
+//   host issue-client NAME --user U --out DIR
+//                                      a client certificate for a user of the
+//                                      host (key made here, 0600, never sent)
 //
 // Exit 1 with the reason on stderr for every refusal (a probe whose answer
 // does not check out included).
@@ -18,16 +21,21 @@
 
 #include <netdb.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 
 #include "command.h"
 #include "kith/common/unique_fd.h"
 #include "kith/identity/host_probe.h"
+#include "kith/identity/keys.h"
 #include "session.h"
 #include "table.h"
 
@@ -252,6 +260,43 @@ int beacon(const Globals& g, const std::string& id, const std::string& atArg) {
   return kExitOk;
 }
 
+int issueClient(const Globals& g, const std::string& name, const std::string& user, const std::string& out,
+                int days) {
+  if (::mkdir(out.c_str(), 0700) != 0 && errno != EEXIST) {
+    complain("cannot make " + out + ": " + std::strerror(errno));
+    return kExitRefused;
+  }
+  identity::SigningKey key = identity::SigningKey::generate();
+  Globals quiet = g;
+  quiet.json = false;
+  json r;
+  const auto& pk = key.publicKey();
+  int rc = adminCall(quiet,
+                     {{"op", "host.issue-client"}, {"name", name}, {"user", user},
+                      {"public_key", toHex(pk.data(), pk.size())}, {"validity_days", days}},
+                     &r);
+  if (rc != kExitOk) return rc;
+  if (Status st = key.saveKeyFile(out + "/client.key", identity::SigningKey::Write::kCreateOnly); !st.isOk()) {
+    complain(st.message());
+    return kExitRefused;
+  }
+  for (auto [file, field] : {std::pair{"/client.crt", "certificate"}, std::pair{"/ca.crt", "ca"}}) {
+    std::ofstream f(out + file, std::ios::trunc);
+    f << r[field].get<std::string>();
+    if (!f) {
+      complain("cannot write " + out + file);
+      return kExitRefused;
+    }
+  }
+  if (g.json) {
+    std::printf("%s\n", json({{"identity", r["identity"]}, {"host_id", r["host_id"]}, {"dir", out}}).dump().c_str());
+  } else {
+    std::printf("identity  %s\nwritten   %s/client.crt, %s/client.key (0600), %s/ca.crt\n",
+                str(r, "identity").c_str(), out.c_str(), out.c_str(), out.c_str());
+  }
+  return kExitOk;
+}
+
 Action setupHost(CLI::App* app, const Globals* g) {
   app->require_subcommand(1);
   auto name = std::make_shared<std::string>();
@@ -279,7 +324,15 @@ Action setupHost(CLI::App* app, const Globals* g) {
   CLI::App* beaconCmd = app->add_subcommand("beacon", "Where a HostID is served (hostname:port)");
   beaconCmd->add_option("ID", *beaconId)->required();
   beaconCmd->add_option("--at", pa->at, "Probe server HOST:PORT (default: the local daemon's)");
-  for (CLI::App* s : {init, show, rotate, list, probeCmd, beaconCmd}) {
+  auto user = std::make_shared<std::string>();
+  auto outDir = std::make_shared<std::string>();
+  auto days = std::make_shared<int>(90);
+  CLI::App* issue = app->add_subcommand("issue-client", "A client certificate naming a user of the host");
+  issue->add_option("NAME", *name, "The host (or vhost)")->required();
+  issue->add_option("--user", *user, "The user name in the certificate's foks:// URI")->required();
+  issue->add_option("--out", *outDir, "Directory for client.crt, client.key (0600) and ca.crt")->required();
+  issue->add_option("--validity-days", *days, "Validity (default 90)")->check(CLI::Range(1, 3650));
+  for (CLI::App* s : {init, show, rotate, list, probeCmd, beaconCmd, issue}) {
     s->add_flag("--json", const_cast<Globals*>(g)->json, "Print raw JSON");
     s->add_option("--socket", const_cast<Globals*>(g)->socket, "The daemon's api.sock")->type_name("PATH");
   }
@@ -332,12 +385,15 @@ Action setupHost(CLI::App* app, const Globals* g) {
       return rc;
     }
     if (probeCmd->parsed()) return probe(*g, *pa);
+    if (issue->parsed()) return issueClient(*g, *name, *user, *outDir, *days);
     return beacon(*g, *beaconId, pa->at);
   };
 }
 
 }  // namespace
 
-Command hostCommand() { return {"host", "FOKS hosts: init, show, rotate, list, probe, beacon", &setupHost}; }
+Command hostCommand() {
+  return {"host", "FOKS hosts: init, show, rotate, list, probe, beacon, issue-client", &setupHost};
+}
 
 }  // namespace kith::kithctl

@@ -589,6 +589,32 @@ BOOST_FIXTURE_TEST_CASE(reprobe_refuses_rollback_and_fork_and_a_pinned_name_chan
   BOOST_TEST(contains(out, "pin: v.example.test is pinned to host"), out);
 }
 
+BOOST_FIXTURE_TEST_CASE(kithctl_issue_client_certificate_is_accepted_by_the_listener, VhostFixture) {
+  Backend bv("v1");
+  ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.a.*.*.*"}});
+  ok({{"op", "vhost.add"}, {"name", "v1.example.test"}, {"primary", "a.example.test"}, {"backend", "prod.v1.*.*.*"}});
+  serve("prod.v1.s1.default", bv);
+  std::string out, certDir = dir.path() + "/bob";
+  BOOST_TEST(kithctl("host issue-client v1.example.test --user bob --out " + certDir, &out) == 0, out);
+  std::string v1 = hostId("v1.example.test");
+  BOOST_TEST(contains(out, "foks://" + v1 + "/user/bob"), out);
+  struct stat st {};
+  BOOST_REQUIRE(::stat((certDir + "/client.key").c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0600u);
+  out.clear();
+  int rc = sclient("-noservername -cert " + certDir + "/client.crt -key " + certDir + "/client.key", "hi\n", &out);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(contains(out, "backend=v1"), out);
+  auto seen = bv.seen();
+  BOOST_REQUIRE(seen.size() == 1u);
+  BOOST_TEST((seen[0].header.tlv(api::kTlvKithSpiffeId) == std::optional<std::string>("foks://" + v1 + "/user/bob")));
+  json bad = admin({{"op", "host.issue-client"}, {"name", "v1.example.test"}, {"user", "eve"}, {"public_key", "zz"}});
+  BOOST_TEST(bad["error"]["code"] == "BAD_REQUEST");
+  json badUser = admin({{"op", "host.issue-client"}, {"name", "v1.example.test"}, {"user", "a/b"},
+                        {"public_key", std::string(64, '1')}});
+  BOOST_TEST(badUser["error"]["code"] == "BAD_REQUEST");
+}
+
 BOOST_FIXTURE_TEST_CASE(garbage_on_the_listeners_never_hurts_the_daemon, VhostFixture) {
   Backend b("a");
   ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.a.*.*.*"}});

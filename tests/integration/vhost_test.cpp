@@ -615,6 +615,88 @@ BOOST_FIXTURE_TEST_CASE(kithctl_issue_client_certificate_is_accepted_by_the_list
   BOOST_TEST(badUser["error"]["code"] == "BAD_REQUEST");
 }
 
+// An HTTP backend that echoes a POSTed body followed by `extra` bytes: megabytes
+// both ways through the relay (backpressure, partial writes, close_notify).
+BOOST_FIXTURE_TEST_CASE(megabytes_cross_the_relay_intact_both_ways, VhostFixture) {
+  const size_t kUp = 3u << 20, kExtra = 5u << 20;
+  UniqueFd lfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(::bind(lfd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  BOOST_REQUIRE(::listen(lfd.get(), 4) == 0);
+  socklen_t slen = sizeof sa;
+  ::getsockname(lfd.get(), reinterpret_cast<sockaddr*>(&sa), &slen);
+  auto pattern = [](size_t i) { return static_cast<char>((i * 7 + i / 251) & 0xff); };
+  std::atomic<bool> served{false};
+  std::thread server([&] {
+    UniqueFd c(::accept(lfd.get(), nullptr, nullptr));
+    if (!c) return;
+    timeval tv{30, 0};
+    ::setsockopt(c.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string in;
+    char buf[65536];
+    size_t used = 0, bodyStart = std::string::npos, length = 0;
+    for (;;) {
+      ssize_t n = ::recv(c.get(), buf, sizeof buf, 0);
+      if (n <= 0) return;
+      in.append(buf, static_cast<size_t>(n));
+      if (used == 0) {
+        auto h = api::parseProxyHeader(in, &used);
+        if (!h.isOk()) {
+          if (h.status().code() == Code::kNotFound) continue;
+          return;
+        }
+        in.erase(0, used);
+      }
+      if (bodyStart == std::string::npos) {
+        size_t e = in.find("\r\n\r\n");
+        if (e == std::string::npos) continue;
+        bodyStart = e + 4;
+        size_t cl = in.find("Content-Length: ");
+        if (cl == std::string::npos) return;
+        length = std::stoul(in.substr(cl + 16));
+      }
+      if (in.size() >= bodyStart + length) break;
+    }
+    std::string body = in.substr(bodyStart, length);
+    for (size_t i = 0; i < kExtra; ++i) body.push_back(pattern(i));
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+    std::string out = head + body;
+    size_t off = 0;
+    while (off < out.size()) {
+      ssize_t n = ::send(c.get(), out.data() + off, out.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      off += static_cast<size_t>(n);
+    }
+    served = true;
+  });
+  struct Join {
+    std::thread& t;
+    ~Join() { t.join(); }
+  } join{server};
+  ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.big.*.*.*"}});
+  auto c = TestClient::connect(daemon.apiSocket());
+  BOOST_REQUIRE(c.isOk());
+  auto r = c->request({{"op", "register"}, {"name", "prod.big.b1.default"},
+                       {"target", "tcp:127.0.0.1:" + std::to_string(ntohs(sa.sin_port))}});
+  BOOST_REQUIRE(r.isOk() && r->json.value("ok", false));
+  std::string up(kUp, '\0');
+  for (size_t i = 0; i < kUp; ++i) up[i] = pattern(i * 3 + 1);
+  writeFile(dir.path() + "/up.bin", up);
+  std::string expected = up;
+  for (size_t i = 0; i < kExtra; ++i) expected.push_back(pattern(i));
+  writeFile(dir.path() + "/expected.bin", expected);
+  std::string out;
+  int rc = runCommand("timeout 60 curl -sS --cacert " + hostsDir() + "/a.example.test/tls-ca.crt --resolve a.example.test:" +
+                          std::to_string(port) + ":127.0.0.1 -H 'Expect:' --data-binary @" + dir.path() + "/up.bin -o " +
+                          dir.path() + "/down.bin https://a.example.test:" + std::to_string(port) + "/ && cmp " +
+                          dir.path() + "/expected.bin " + dir.path() + "/down.bin",
+                      &out);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(served.load());
+}
+
 BOOST_FIXTURE_TEST_CASE(garbage_on_the_listeners_never_hurts_the_daemon, VhostFixture) {
   Backend b("a");
   ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.a.*.*.*"}});

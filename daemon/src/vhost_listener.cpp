@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "kith/common/log.h"
 #include "kith/daemon/vhost_probe.h"
@@ -91,6 +92,15 @@ class VhostListener::Conn {
   ~Conn() {
     bpoll_.reset();
     poll_.reset();
+  }
+
+  const std::string& hostName() const { return selectedName_; }
+  void close(const std::string& why) {
+    log::info(kMod, "connection closed", {{"conn", id_}, {"host", selectedName_}, {"reason", why}});
+    if (backend_) ::shutdown(backend_.get(), SHUT_RDWR);
+    if (ssl_ && state_ == State::kRelay) (void)wolfSSL_shutdown(ssl_.get());
+    ::shutdown(fd_.get(), SHUT_RDWR);
+    end();
   }
 
   void start() {
@@ -609,6 +619,18 @@ void VhostListener::onAccept() {
     conns_[id] = std::move(conn);
     raw->start();
   }
+}
+
+size_t VhostListener::closeHost(const std::string& name) {
+  std::vector<uint64_t> doomed;
+  for (const auto& [id, c] : conns_) {
+    if (c->hostName() == name) doomed.push_back(id);
+  }
+  for (uint64_t id : doomed) {
+    auto it = conns_.find(id);
+    if (it != conns_.end()) it->second->close("host " + name + " removed");
+  }
+  return doomed.size();
 }
 
 void VhostListener::finish(uint64_t id) {

@@ -169,9 +169,10 @@ void VhostService::handle(const std::string& op, const json& req, Reply reply) {
     return hosts_->addVhost(*name, *primary, *backend, done);
   }
   if (op == "vhost.remove") {
-    return hosts_->removeVhost(*name, [shared, n = *name](Status st) {
+    return hosts_->removeVhost(*name, [this, shared, n = *name](Status st) {
       if (!st.isOk()) return shared->error(st);
-      shared->ok({{"name", n}, {"removed", true}});
+      size_t closed = listener_ ? listener_->closeHost(n) : 0;
+      shared->ok({{"name", n}, {"removed", true}, {"closed_streams", closed}});
     });
   }
   shared->error(Status::badRequest("unknown op '" + op + "'"));

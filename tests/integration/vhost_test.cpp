@@ -2,6 +2,12 @@
 // listeners, real TLS clients (openssl s_client, curl --resolve, kithctl host
 // probe), real backends (a TCP server in the test parsing the PROXY v2 header,
 // and HAProxy from Debian accepting it).
+// clang-format off
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+// clang-format on
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -695,6 +701,68 @@ BOOST_FIXTURE_TEST_CASE(megabytes_cross_the_relay_intact_both_ways, VhostFixture
                       &out);
   BOOST_TEST(rc == 0, out);
   BOOST_TEST(served.load());
+}
+
+BOOST_FIXTURE_TEST_CASE(removing_a_vhost_closes_its_open_streams, VhostFixture) {
+  ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.a.*.*.*"}});
+  ok({{"op", "vhost.add"}, {"name", "v.example.test"}, {"primary", "a.example.test"}, {"backend", "prod.hold.*.*.*"}});
+  // A backend that holds each stream open until the other side ends it.
+  UniqueFd lfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(::bind(lfd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  BOOST_REQUIRE(::listen(lfd.get(), 4) == 0);
+  socklen_t slen = sizeof sa;
+  ::getsockname(lfd.get(), reinterpret_cast<sockaddr*>(&sa), &slen);
+  std::atomic<bool> accepted{false}, ended{false};
+  std::thread holder([&] {
+    UniqueFd c(::accept(lfd.get(), nullptr, nullptr));
+    accepted = true;
+    timeval tv{60, 0};
+    ::setsockopt(c.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[4096];
+    while (::recv(c.get(), buf, sizeof buf, 0) > 0) {
+    }
+    ended = true;
+  });
+  struct Join {
+    std::thread& t;
+    ~Join() { t.join(); }
+  } join{holder};
+  auto reg = TestClient::connect(daemon.apiSocket());
+  BOOST_REQUIRE(reg.isOk());
+  auto r = reg->request({{"op", "register"}, {"name", "prod.hold.h1.default"},
+                         {"target", "tcp:127.0.0.1:" + std::to_string(ntohs(sa.sin_port))}});
+  BOOST_REQUIRE(r.isOk() && r->json.value("ok", false));
+  // A TLS client (wolfSSL) that sends one line and then waits for the end.
+  wolfSSL_Init();
+  std::unique_ptr<WOLFSSL_CTX, decltype(&wolfSSL_CTX_free)> ctx(wolfSSL_CTX_new(wolfSSLv23_client_method()),
+                                                                &wolfSSL_CTX_free);
+  wolfSSL_CTX_set_verify(ctx.get(), WOLFSSL_VERIFY_NONE, nullptr);
+  UniqueFd cfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in la{};
+  la.sin_family = AF_INET;
+  la.sin_port = htons(port);
+  la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(::connect(cfd.get(), reinterpret_cast<sockaddr*>(&la), sizeof la) == 0);
+  timeval tv{30, 0};
+  ::setsockopt(cfd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::unique_ptr<WOLFSSL, decltype(&wolfSSL_free)> ssl(wolfSSL_new(ctx.get()), &wolfSSL_free);
+  std::string sni = "v.example.test";
+  wolfSSL_UseSNI(ssl.get(), WOLFSSL_SNI_HOST_NAME, sni.data(), static_cast<unsigned short>(sni.size()));
+  wolfSSL_set_fd(ssl.get(), cfd.get());
+  BOOST_REQUIRE(wolfSSL_connect(ssl.get()) == WOLFSSL_SUCCESS);
+  BOOST_REQUIRE(wolfSSL_write(ssl.get(), "hi\n", 3) == 3);
+  BOOST_REQUIRE(waitFor([&] { return accepted.load(); }, 30000));
+  BOOST_TEST(!ended.load());
+  json rm = ok({{"op", "vhost.remove"}, {"name", "v.example.test"}});
+  BOOST_TEST(rm["closed_streams"] == 1);
+  char buf[64];
+  BOOST_TEST(wolfSSL_read(ssl.get(), buf, sizeof buf) <= 0);  // the client's stream ends
+  BOOST_TEST(waitFor([&] { return ended.load(); }, 30000));  // and the backend's
+  ssl.reset();
+  wc_ecc_fp_free();  // wolfSSL's per-thread ECC cache
 }
 
 BOOST_FIXTURE_TEST_CASE(garbage_on_the_listeners_never_hurts_the_daemon, VhostFixture) {

@@ -71,6 +71,9 @@ class VhostListener {
   std::string address() const;
   void setUserPort(uint16_t p) { opts_.userPort = p; }
   const Stats& stats() const { return stats_; }
+  // Ends every connection selected for host `name` (it was removed): routed
+  // streams are cut on both sides. Returns how many.
+  size_t closeHost(const std::string& name);
   size_t openConnections() const { return conns_.size(); }
 
   class Conn;  // one client connection (vhost_listener.cpp)

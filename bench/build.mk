@@ -36,6 +36,16 @@ $(BIN)/bench_replication: $(BENCH_REPL_OBJS) $(LIB)/libkith_socket_api.a $(LIB)/
 	@echo "  LD  $@"
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $(BENCH_REPL_OBJS) $(LIB)/libkith_socket_api.a $(LIB)/libkith_common.a $(DEP_LIBS)
 BENCH_TARGETS += $(BIN)/bench_replication
+# bench_vhost: the FOKS vhost listener (handshakes/s with 100 hosts, routing
+# hop latency beside direct TLS) against a real kithd.
+BENCH_VHOST_SRCS := bench/bench_vhost.cpp bench/api_client.cpp bench/kithd_process.cpp
+BENCH_VHOST_OBJS := $(patsubst %.cpp,$(OBJ)/%.o,$(BENCH_VHOST_SRCS))
+ALL_OBJS += $(OBJ)/bench/bench_vhost.o
+$(BIN)/bench_vhost: $(BENCH_VHOST_OBJS) $(LIB)/libkith_identity.a $(LIB)/libkith_socket_api.a $(LIB)/libkith_common.a
+	@mkdir -p $(@D)
+	@echo "  LD  $@"
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(BENCH_VHOST_OBJS) $(LIB)/libkith_identity.a $(LIB)/libkith_socket_api.a $(LIB)/libkith_common.a $(DEP_LIBS)
+BENCH_TARGETS += $(BIN)/bench_vhost
 
 # bench_api starts build/bin/kithd, so the daemon is built first.
 # BENCH_FLAGS=--quick: a tenth of the counts (a smoke run, not figures).

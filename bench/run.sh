@@ -37,6 +37,7 @@ echo "kith benches, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -sr
 run bench_policy "$BIN/bench_policy" $QUICK
 run bench_api "$BIN/bench_api" $QUICK
 run bench_replication "$BIN/bench_replication" $QUICK
+run bench_vhost "$BIN/bench_vhost" $QUICK
 
 # --- tunnels between daemons ---------------------------------------------------
 # kith's mTLS tunnels beside direct TCP, a socat relay and a stunnel4 pair, in

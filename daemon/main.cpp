@@ -142,6 +142,9 @@ int main(int argc, char** argv) {
   o.defaultTtlMs = config.lease.defaultTtlMs;
   o.maxTtlMs = config.lease.maxTtlMs;
   o.policyFile = config.policy.file;
+  o.vhost.hostsDir = config.vhost.hostsDir;
+  o.vhost.listen = config.vhost.listen;
+  o.vhost.probeListen = config.vhost.probeListen;
   if (replicate) {
     ReplicatorOptions ro;
     ro.machine = config.machine;

@@ -29,6 +29,7 @@ packages=(
   dpkg-dev autoconf automake libtool
   # tests and benches use real peers
   openssl curl socat stunnel4 iperf3 iproute2 procps psmisc netcat-openbsd
+  haproxy  # the vhost tests show HAProxy accepting the PROXY v2 header
   clang libclang-rt-14-dev
   # the README's unmodified-server example and its test (never started as a service)
   nginx-light

@@ -80,6 +80,15 @@ void ApiService::handle(ApiConnection& c, json req, Reply r) {
     (this->*(it->second))(c, req, std::move(r));
     return;
   }
+  if (vhost_ && VhostService::handles(op)) {
+    if (c.kind() != ApiConnection::Kind::kAdmin) {
+      ++stats_.errorsByCode["UNAUTHORIZED"];
+      r.error(Status(Code::kUnauthorized, "'" + op + "' is an admin op; use admin.sock"));
+      return;
+    }
+    vhost_->handle(op, req, std::move(r));
+    return;
+  }
   ++stats_.errorsByCode["BAD_REQUEST"];
   r.error(Status::badRequest("unknown op '" + op.substr(0, 64) + "'"));
 }

@@ -269,7 +269,7 @@ class Parser {
 void Parser::parse(const toml::table& root, const ConfigOptions& options, Config* c) {
   checkKeys(root, "",
             {"machine", "trust_domain", "home", "run_dir", "api", "identity", "store", "lease",
-             "log", "policy", "replication", "broker", "upstream"});
+             "log", "policy", "replication", "broker", "upstream", "vhost"});
 
   // --- top level ---
   if (const toml::node* n = string(&root, "", "machine", &c->machine)) {
@@ -448,6 +448,22 @@ void Parser::parse(const toml::table& root, const ConfigOptions& options, Config
       invalid(n, "broker.listen", "'" + c->broker.listen + "': " + why);
     }
   }
+
+  // --- [vhost] ---
+  const toml::table* vhost = section(root, "vhost");
+  if (vhost != nullptr) checkKeys(*vhost, "vhost", {"listen", "probe_listen", "hosts_dir"});
+  if (const toml::node* n = string(vhost, "vhost", "listen", &c->vhost.listen)) {
+    if (!validHostPort(c->vhost.listen, /*allowPortZero=*/true, &why)) {
+      invalid(n, "vhost.listen", "'" + c->vhost.listen + "': " + why);
+    }
+  }
+  if (const toml::node* n = string(vhost, "vhost", "probe_listen", &c->vhost.probeListen)) {
+    if (!validHostPort(c->vhost.probeListen, /*allowPortZero=*/true, &why)) {
+      invalid(n, "vhost.probe_listen", "'" + c->vhost.probeListen + "': " + why);
+    }
+  }
+  path(vhost, "vhost", "hosts_dir", &c->vhost.hostsDir);
+  if (c->vhost.hostsDir.empty()) c->vhost.hostsDir = join(c->home, "hosts");
 }
 
 }  // namespace
@@ -563,6 +579,7 @@ Status applyReload(Config& live, const Config& fresh) {
       {"broker.advertise", [](auto& a, auto& b) { return a.broker.advertise == b.broker.advertise; }},
       {"broker.udp_idle_ms", [](auto& a, auto& b) { return a.broker.udpIdleMs == b.broker.udpIdleMs; }},
       {"upstream", [](auto& a, auto& b) { return a.upstreams == b.upstreams; }},
+      {"vhost", [](auto& a, auto& b) { return a.vhost == b.vhost; }},
       {"broker.local_handoff",
        [](auto& a, auto& b) { return a.broker.localHandoff == b.broker.localHandoff; }},
   };

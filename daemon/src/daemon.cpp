@@ -35,6 +35,7 @@ Daemon::~Daemon() {
   tunnels_.reset();
   loop_.runPosted();
   svids_.reset();
+  vhost_.reset();
   replicator_.reset();
   creds_.reset();
   broker_.reset();
@@ -135,6 +136,9 @@ Status Daemon::start() {
   service_->setReplicator(replicator_.get());
   service_->setTunnels(tunnels_.get());
   service_->setSvids(svids_.get());
+  vhost_ = std::make_unique<VhostService>(loop_, *store_, *registry_, *server_, opts_.vhost);
+  KITH_RETURN_IF_ERROR(vhost_->start());
+  service_->setVhost(vhost_.get());
   KITH_RETURN_IF_ERROR(server_->start());
   log::info(kMod, "serving", {{"machine", opts_.machine}, {"trust_domain", opts_.trustDomain},
                               {"api", opts_.apiSocket}, {"admin", opts_.adminSocket},
@@ -152,6 +156,7 @@ void Daemon::drain() {
   if (tunnels_) tunnels_->closeAll();
   if (creds_) creds_->stop();
   if (broker_) broker_->closeAll();
+  if (vhost_) vhost_->stop();
   if (registry_) registry_->shutdown();
 }
 

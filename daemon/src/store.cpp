@@ -263,6 +263,13 @@ void Store::deleteWorkload(std::string address, Done done) {
   enqueue(Op{DeleteWorkload{std::move(address)}, std::move(done)});
 }
 
+void Store::transact(TxnFn fn, Done done) { enqueue(Op{std::move(fn), std::move(done)}); }
+
+Status Store::readWith(const std::function<Status(sqlite3*)>& fn) {
+  if (!readDb_) return Status::storage("read", "store closed");
+  return fn(readDb_.get());
+}
+
 void Store::putKv(std::string key, std::string value, Done done) {
   enqueue(Op{PutKv{std::move(key), std::move(value)}, std::move(done)});
 }
@@ -359,6 +366,16 @@ void Store::commitBatch(std::vector<Op>& batch, std::vector<Status>& results) {
   if (!st.isOk()) return failAll(st);
   for (size_t i = 0; i < batch.size(); ++i) {
     Stmt* stmt = nullptr;
+    if (auto* fn = std::get_if<TxnFn>(&batch[i].what)) {
+      st = sqlite::exec(w.db.get(), "savepoint", "SAVEPOINT txn");
+      if (!st.isOk()) return failAll(st);
+      Status own = (*fn)(w.db.get());
+      if (!own.isOk()) st = sqlite::exec(w.db.get(), "savepoint", "ROLLBACK TO txn");
+      if (st.isOk()) st = sqlite::exec(w.db.get(), "savepoint", "RELEASE txn");
+      if (!st.isOk()) return failAll(st);
+      results[i] = own;
+      continue;
+    }
     if (auto* row = std::get_if<WorkloadRow>(&batch[i].what)) {
       stmt = &w.putWorkload;
       stmt->bind(1, row->address)

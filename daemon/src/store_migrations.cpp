@@ -60,6 +60,25 @@ CREATE TABLE records (
 CREATE INDEX records_valid_until ON records(valid_until);
 )sql";
 
+// FOKS hosts (docs/ARCHITECTURE.md, "FOKS virtual hosts"): every host this
+// daemon fronts, primary or virtual, with its ShortHostID (allocated in the
+// same transaction as the row, unique), and which primary each vhost aliases.
+// The keys and hostchains themselves live in HOME/hosts/<name>/ (HostDir).
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE hosts (
+  name        TEXT    PRIMARY KEY NOT NULL,
+  host_id     TEXT    NOT NULL UNIQUE,
+  short_id    INTEGER NOT NULL UNIQUE CHECK (short_id > 0),
+  backend     TEXT    NOT NULL,
+  created_at  INTEGER NOT NULL
+);
+CREATE TABLE vhosts (
+  name          TEXT PRIMARY KEY NOT NULL REFERENCES hosts(name) ON DELETE CASCADE,
+  primary_name  TEXT NOT NULL REFERENCES hosts(name)
+);
+CREATE INDEX vhosts_primary ON vhosts(primary_name);
+)sql";
+
 // -1: no meta table (a new, empty database is version 0).
 Result<int> readVersion(sqlite3* db, const std::string& path) {
   auto hasMeta = sqlite::Stmt::prepare(
@@ -106,6 +125,7 @@ const std::vector<Migration>& storeMigrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "workloads and kv", kSchemaV1},
       {2, "replicated records", kSchemaV2},
+      {3, "FOKS hosts and vhosts", kSchemaV3},
       // Later steps (hosts/vhosts) are appended here; a step is never edited
       // once released.
   };

@@ -42,5 +42,7 @@ Command recordsCommand();
 Command caCommand();
 Command doctorCommand();
 Command forwardCommand();
+Command hostCommand();
+Command vhostCommand();
 
 }  // namespace kith::kithctl

@@ -24,6 +24,8 @@ const Command kCommands[] = {
     caCommand(),
     doctorCommand(),
     forwardCommand(),
+    hostCommand(),
+    vhostCommand(),
 };
 
 void addCommonOptions(CLI::App* app, Globals* g) {

@@ -374,3 +374,23 @@ BOOST_AUTO_TEST_CASE(upstreams_and_broker_keys_parse_and_their_errors_name_the_l
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(daemon_config_vhost)
+
+BOOST_AUTO_TEST_CASE(vhost_section_is_parsed_and_checked) {
+  auto c = kith::daemon::parseConfig(
+      "machine = \"n1\"\ntrust_domain = \"example.org\"\nhome = \"/var/lib/kith\"\n"
+      "[vhost]\nlisten = \"127.0.0.1:4430\"\nprobe_listen = \"[::1]:0\"\n",
+      "/etc/kith/kithd.toml");
+  BOOST_REQUIRE_MESSAGE(c.isOk(), c.status().toString());
+  BOOST_TEST(c->vhost.listen == "127.0.0.1:4430");
+  BOOST_TEST(c->vhost.probeListen == "[::1]:0");
+  BOOST_TEST(c->vhost.hostsDir == "/var/lib/kith/hosts");
+  auto bad = kith::daemon::parseConfig(
+      "machine = \"n1\"\ntrust_domain = \"example.org\"\n[vhost]\nlisten = \"nope\"\nlisen = 1\n", "k.toml");
+  BOOST_REQUIRE(!bad.isOk());
+  BOOST_TEST(bad.status().message().find("vhost.listen") != std::string::npos, bad.status().message());
+  BOOST_TEST(bad.status().message().find("lisen") != std::string::npos, bad.status().message());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

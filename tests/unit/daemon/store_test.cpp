@@ -237,8 +237,8 @@ BOOST_AUTO_TEST_CASE(a_new_migration_upgrades_an_existing_file_and_older_code_re
     BOOST_REQUIRE(loop.runUntil([&] { return acks.delivered() == 1; }));
   }
   std::vector<Migration> up = {
-      {next, "hosts",
-       "CREATE TABLE hosts (host_id BLOB PRIMARY KEY NOT NULL, name TEXT NOT NULL);"
+      {next, "an example step",
+       "CREATE TABLE example_step (id BLOB PRIMARY KEY NOT NULL, name TEXT NOT NULL);"
        "ALTER TABLE workloads ADD COLUMN note TEXT NOT NULL DEFAULT '';"}};
   {
     auto s = Store::openWithMigrationsForTest(path, loop.post(), up);

@@ -18,6 +18,7 @@
 #include "kith/daemon/replicator.h"
 #include "kith/daemon/tunnel_broker.h"
 #include "kith/daemon/svid_service.h"
+#include "kith/daemon/vhost_service.h"
 
 namespace kith::daemon {
 
@@ -37,6 +38,7 @@ class ApiService {
   void setReplicator(Replicator* r) { replicator_ = r; }
   void setTunnels(TunnelBroker* t) { tunnels_ = t; }
   void setSvids(SvidService* s) { svids_ = s; }
+  void setVhost(VhostService* v) { vhost_ = v; }
   void handle(ApiConnection& conn, nlohmann::json req, Reply reply);
   void connectionClosed(ApiConnection& conn);
 
@@ -78,6 +80,7 @@ class ApiService {
   Replicator* replicator_ = nullptr;
   TunnelBroker* tunnels_ = nullptr;
   SvidService* svids_ = nullptr;
+  VhostService* vhost_ = nullptr;  // host.* and vhost.* admin ops
   Stats stats_;
   std::map<uint64_t, std::unique_ptr<Timer>> waits_;  // resolve wait_ms timers
   uint64_t nextWait_ = 1;

@@ -105,6 +105,15 @@ struct UpstreamConfig {
   bool operator==(const UpstreamConfig&) const = default;
 };
 
+// FOKS virtual hosts (docs/ARCHITECTURE.md "FOKS virtual hosts").
+struct VhostConfig {
+  std::string listen;       // "HOST:PORT" of the vhost TLS listener; "" = off
+  std::string probeListen;  // "HOST:PORT" of the probe/beacon TLS listener; "" = off
+  std::string hostsDir;     // host keys and chains; default HOME/hosts
+
+  bool operator==(const VhostConfig&) const = default;
+};
+
 struct Config {
   std::string source;        // the file it came from, or "<dev>"
   std::string machine;       // one address label [A-Za-z0-9_-]{1,63} (identity::validateMachineName)
@@ -120,6 +129,7 @@ struct Config {
   ReplicationConfig replication;
   BrokerConfig broker;
   std::vector<UpstreamConfig> upstreams;
+  VhostConfig vhost;
 
   bool operator==(const Config&) const = default;
 };

@@ -29,6 +29,7 @@
 #include "kith/daemon/tunnel_broker.h"
 #include "kith/daemon/upstream.h"
 #include "kith/daemon/svid_service.h"
+#include "kith/daemon/vhost_service.h"
 
 namespace kith::daemon {
 
@@ -59,6 +60,9 @@ struct DaemonOptions {
   std::string nodeDir;
   uint64_t nodeWatchMs = 10000;
   int64_t svidTtlSec = 3600;
+  // FOKS virtual hosts: where host directories live, and the listeners
+  // ("" = off). Host admin ops work without listeners.
+  VhostServiceOptions vhost;
 };
 
 class Daemon {
@@ -97,6 +101,7 @@ class Daemon {
   std::unique_ptr<ApiServer> server_;
   std::unique_ptr<LocalBroker> broker_;
   std::unique_ptr<ApiService> service_;
+  std::unique_ptr<VhostService> vhost_;
   std::unique_ptr<Replicator> replicator_;
   std::unique_ptr<TunnelBroker> tunnels_;
   std::vector<std::unique_ptr<Upstream>> upstreams_;

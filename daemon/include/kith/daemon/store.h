@@ -185,6 +185,16 @@ class Store {
   // Startup read, like loadWorkloads.
   Result<std::vector<RecordRow>> loadRecords();
 
+  // A write of another component's own tables (the vhost tables, migration
+  // v3): `fn` runs on the writer thread inside its batch's transaction, within
+  // a SAVEPOINT, so an error it returns undoes only its own statements and is
+  // its Done's status while the rest of the batch commits. `fn` must not keep
+  // the connection. Same Done contract as the other writes.
+  using TxnFn = std::function<Status(sqlite3*)>;
+  void transact(TxnFn fn, Done done);
+  // Startup read with the read connection (loop thread, before serving).
+  Status readWith(const std::function<Status(sqlite3*)>& fn);
+
   // Drains queued writes, joins the writer thread, closes the database.
   // Idempotent; also run by the destructor.
   void close();
@@ -214,7 +224,7 @@ class Store {
     std::string slot;
   };
   struct Op {
-    std::variant<WorkloadRow, DeleteWorkload, PutKv, RecordRow, DeleteRecord> what;
+    std::variant<WorkloadRow, DeleteWorkload, PutKv, RecordRow, DeleteRecord, TxnFn> what;
     Done done;
   };
   struct Writer;  // the writer connection and its prepared statements

@@ -147,6 +147,10 @@ int main(int argc, char** argv) {
     o.nodeKey = std::move(node->key);
   }
   o.localHandoff = config.broker.localHandoff;
+  o.nodeDir = config.identity.nodeDir;
+  o.metricsListen = config.metrics.listen;
+  o.metricsAllowNonLoopback = config.metrics.allowNonLoopback;
+  o.healthIntervalMs = static_cast<uint64_t>(config.health.intervalMs);
 
   int exitCode = 0;
   {

@@ -6,6 +6,7 @@
 
 #include "kith/common/clock.h"
 #include "kith/common/log.h"
+#include "kith/daemon/metrics.h"
 #include "kith/socket-api/protocol.h"
 
 namespace kith::daemon {
@@ -65,6 +66,7 @@ void ApiService::handle(ApiConnection& c, json req, Reply r) {
       {"streams", &ApiService::opStreams},
       {"peers", &ApiService::opPeers},
       {"records", &ApiService::opRecords},
+      {"metrics", &ApiService::opMetrics},
   };
   if (auto it = kApiOps.find(op); it != kApiOps.end()) {
     (this->*(it->second))(c, req, std::move(r));
@@ -252,6 +254,7 @@ void ApiService::opStatus(ApiConnection&, const json&, Reply r) {
                      {"relayed", broker_.stats().relayed}, {"handed_off", broker_.stats().handedOff},
                      {"revoked", broker_.stats().revoked}}},
         {"replication", replicator_ ? replicator_->statsJson() : json(nullptr)},
+        {"health", health_ ? health_->json() : json(nullptr)},
         {"peers", replicator_ ? peerCounts(replicator_->peersJson()) : json(nullptr)},
         {"policy", {{"file", policy_.file()}, {"audit", policy_.current()->audit()},
                     {"rules", policy_.current()->rules().size()},
@@ -421,6 +424,12 @@ void ApiService::opPeers(ApiConnection&, const json&, Reply r) {
 void ApiService::opRecords(ApiConnection&, const json&, Reply r) {
   if (!replicator_) return r.ok({{"records", json::array()}, {"replication", false}});
   r.ok({{"records", replicator_->recordsJson()}, {"replication", true}});
+}
+
+void ApiService::opMetrics(ApiConnection&, const json&, Reply r) {
+  r.ok({{"text", metrics().render()},
+        {"content_type", "text/plain; version=0.0.4"},
+        {"http", metricsHttp_ ? json(metricsHttp_->boundAddress()) : json(nullptr)}});
 }
 
 void ApiService::opStreams(ApiConnection&, const json&, Reply r) {

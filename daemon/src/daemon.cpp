@@ -31,6 +31,9 @@ Daemon::~Daemon() {
   // Same for log records the logger's tap posted for the event window.
   if (events_) events_->detachFromLogger();
   loop_.runPosted();
+  metricsHttp_.reset();
+  metrics_.reset();
+  health_.reset();
   service_.reset();
   replicator_.reset();
   broker_.reset();
@@ -96,6 +99,21 @@ Status Daemon::start() {
   service_->setServer(server_.get());
   service_->setReplicator(replicator_.get());
   KITH_RETURN_IF_ERROR(server_->start());
+  // Observability: health (events), the metrics collector, the HTTP listener.
+  health_ = std::make_unique<HealthMonitor>(loop_, *policy_, *server_, *store_, replicator_.get(),
+                                            HealthOptions{opts_.nodeDir, opts_.healthIntervalMs});
+  policy_->onChange([this] { if (health_) health_->check(); });
+  policy_->onReject([this] { if (health_) health_->check(); });
+  metrics_ = std::make_unique<DaemonMetrics>(DaemonMetricsSources{
+      *registry_, *server_, *service_, *broker_, *policy_, *store_, *events_, *health_, replicator_.get()});
+  if (!opts_.metricsListen.empty()) {
+    metricsHttp_ = std::make_unique<MetricsHttp>(
+        loop_, MetricsHttp::Options{opts_.metricsListen, opts_.metricsAllowNonLoopback},
+        [] { return metrics().render(); });
+    KITH_RETURN_IF_ERROR(metricsHttp_->start());
+  }
+  service_->setObservability(health_.get(), metricsHttp_.get());
+  health_->start();
   log::info(kMod, "serving", {{"machine", opts_.machine}, {"trust_domain", opts_.trustDomain},
                               {"api", opts_.apiSocket}, {"admin", opts_.adminSocket},
                               {"workloads", registry_->size()}});
@@ -107,6 +125,7 @@ void Daemon::drain() {
   drained_ = true;
   log::info(kMod, "draining", {{"workloads", registry_ ? registry_->size() : 0}});
   if (server_) server_->stop();
+  metricsHttp_.reset();
   if (replicator_) replicator_->stop();
   if (broker_) broker_->closeAll();
   if (registry_) registry_->shutdown();

@@ -41,5 +41,6 @@ Command peersCommand();
 Command recordsCommand();
 Command caCommand();
 Command doctorCommand();
+Command metricsCommand();
 
 }  // namespace kith::kithctl

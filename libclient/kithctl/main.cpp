@@ -23,6 +23,7 @@ const Command kCommands[] = {
     recordsCommand(),
     caCommand(),
     doctorCommand(),
+    metricsCommand(),
 };
 
 void addCommonOptions(CLI::App* app, Globals* g) {

@@ -12,6 +12,8 @@
 #include "kith/daemon/api_connection.h"
 #include "kith/daemon/api_server.h"
 #include "kith/daemon/event_log.h"
+#include "kith/daemon/health.h"
+#include "kith/daemon/metrics_http.h"
 #include "kith/daemon/local_broker.h"
 #include "kith/daemon/policy_manager.h"
 #include "kith/daemon/registry.h"
@@ -33,6 +35,11 @@ class ApiService {
 
   void setServer(ApiServer* server) { server_ = server; }
   void setReplicator(Replicator* r) { replicator_ = r; }
+  // `metrics` and the health part of `status` (either may be null).
+  void setObservability(HealthMonitor* h, MetricsHttp* http) {
+    health_ = h;
+    metricsHttp_ = http;
+  }
   void handle(ApiConnection& conn, nlohmann::json req, Reply reply);
   void connectionClosed(ApiConnection& conn);
 
@@ -60,6 +67,7 @@ class ApiService {
   void opStreams(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opPeers(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opRecords(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opMetrics(ApiConnection& c, const nlohmann::json& req, Reply r);
   // Local and (with replication) remote workloads matching a pattern.
   nlohmann::json matchAll(const policy::Pattern& p) const;
 
@@ -71,6 +79,8 @@ class ApiService {
   ServiceInfo info_;
   ApiServer* server_ = nullptr;
   Replicator* replicator_ = nullptr;
+  HealthMonitor* health_ = nullptr;
+  MetricsHttp* metricsHttp_ = nullptr;
   Stats stats_;
   std::map<uint64_t, std::unique_ptr<Timer>> waits_;  // resolve wait_ms timers
   uint64_t nextWait_ = 1;

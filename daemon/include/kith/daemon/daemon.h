@@ -18,6 +18,9 @@
 #include "kith/common/status.h"
 #include "kith/daemon/api_server.h"
 #include "kith/daemon/api_service.h"
+#include "kith/daemon/daemon_metrics.h"
+#include "kith/daemon/health.h"
+#include "kith/daemon/metrics_http.h"
 #include "kith/daemon/event_log.h"
 #include "kith/daemon/local_broker.h"
 #include "kith/daemon/loop.h"
@@ -45,6 +48,12 @@ struct DaemonOptions {
   // Replication (docs/REPLICATION.md), when configured: needs the node key.
   std::optional<ReplicatorOptions> replication;
   std::optional<identity::SigningKey> nodeKey;
+  // Observability (issue 7): certificates the health monitor watches, the
+  // optional Prometheus HTTP listener, how often health is checked.
+  std::string nodeDir;
+  std::string metricsListen;  // "" = off
+  bool metricsAllowNonLoopback = false;
+  uint64_t healthIntervalMs = 60000;
 };
 
 class Daemon {
@@ -79,6 +88,9 @@ class Daemon {
   std::unique_ptr<LocalBroker> broker_;
   std::unique_ptr<ApiService> service_;
   std::unique_ptr<Replicator> replicator_;
+  std::unique_ptr<HealthMonitor> health_;
+  std::unique_ptr<DaemonMetrics> metrics_;
+  std::unique_ptr<MetricsHttp> metricsHttp_;
   bool drained_ = false;
 };
 

@@ -8,6 +8,34 @@ bool isBareKeyChar(char c) {
          c == '_' || c == '-';
 }
 
+// toml++ 3.3.0's is_non_ascii_horizontal_whitespace() reaches
+// TOML_UNREACHABLE (undefined behaviour) for a code point in (U+00A0, U+049A)
+// or in [U+2CEE, U+30E8) other than U+3000, wherever it looks for whitespace,
+// i.e. outside strings and comments: its generated switch lacks the cases for
+// those two blocks (so `a = 1 é` is enough). Found by fuzzing. Decodes
+// leniently, as any byte pattern reaches it.
+bool unsafeCodePoint(std::string_view text, size_t i, uint32_t* cpOut) {
+  auto b = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(k < text.size() ? text[k] : 0)); };
+  uint32_t c = b(i);
+  uint32_t cp;
+  if ((c & 0xE0) == 0xC0) {
+    cp = ((c & 0x1F) << 6) | (b(i + 1) & 0x3F);
+  } else if ((c & 0xF0) == 0xE0) {
+    cp = ((c & 0x0F) << 12) | ((b(i + 1) & 0x3F) << 6) | (b(i + 2) & 0x3F);
+  } else {
+    return false;
+  }
+  *cpOut = cp;
+  return (cp > 0xA0 && cp < 0x49A) || (cp >= 0x2CEE && cp < 0x30E8 && cp != 0x3000);
+}
+
+std::string hexCodePoint(uint32_t cp) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out = "U+";
+  for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(cp >> shift) & 0xF];
+  return out;
+}
+
 }  // namespace
 
 std::optional<TomlHazard> findTomlHazard(std::string_view text) {
@@ -62,6 +90,9 @@ std::optional<TomlHazard> findTomlHazard(std::string_view text) {
       lineStart = false;
       continue;
     }
+    if (uint32_t cp = 0; unsafeCodePoint(text, i, &cp)) {
+      return TomlHazard{line, "character " + hexCodePoint(cp) + " is only allowed inside a string or comment"};
+    }
     if (c == '[' && lineStart && open.empty()) {  // table header
       size_t j = i + 1;
       if (j < n && text[j] == '[') ++j;
@@ -69,8 +100,20 @@ std::optional<TomlHazard> findTomlHazard(std::string_view text) {
       if (j >= n || !(isBareKeyChar(text[j]) || text[j] == '"' || text[j] == '\'')) {
         return TomlHazard{line, "a table header must start with a key ([name] or [[name]])"};
       }
-      // The rest of the header line cannot open a value; skip to its end.
-      while (i < n && text[i] != '\n') ++i;
+      // The rest of the header line cannot open a value; skip to its end
+      // (outside its quoted keys, the code points above are hazards here too).
+      char quote = 0;
+      for (; i < n && text[i] != '\n'; ++i) {
+        if (quote == 0 && text[i] == '#') {
+          while (i < n && text[i] != '\n') ++i;
+          break;
+        }
+        if (quote == 0 && (text[i] == '"' || text[i] == '\'')) quote = text[i];
+        else if (quote != 0 && text[i] == quote) quote = 0;
+        else if (uint32_t cp = 0; quote == 0 && unsafeCodePoint(text, i, &cp)) {
+          return TomlHazard{line, "character " + hexCodePoint(cp) + " is only allowed inside a string or comment"};
+        }
+      }
       continue;
     }
     if (c == '[' || c == '{') open += c;

@@ -30,6 +30,8 @@ packages=(
   # tests and benches use real peers
   openssl curl socat stunnel4 iperf3 iproute2 procps psmisc netcat-openbsd
   clang libclang-rt-14-dev
+  # fault tests: clock jumps (libfaketime); make static: Debian's .a archives
+  faketime sqlite3 file libpgm-dev libnorm-dev
 )
 
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

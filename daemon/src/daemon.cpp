@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "kith/common/log.h"
+#include "kith/daemon/state_dir.h"
 
 namespace kith::daemon {
 namespace {
@@ -51,6 +52,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Loop& loop, DaemonOptions opts) {
   d->events_->attachToLogger();
   d->policy_ = std::make_unique<PolicyManager>(d->opts_.policyFile);
   KITH_RETURN_IF_ERROR(d->policy_->load());
+  KITH_RETURN_IF_ERROR(checkStateDir(d->opts_.storePath));
   auto store = Store::open(d->opts_.storePath, [&loop](std::function<void()> fn) {
     loop.post(std::move(fn));
   });

@@ -9,11 +9,20 @@ bool isBareKeyChar(char c) {
 }
 
 // toml++ 3.3.0's is_non_ascii_horizontal_whitespace() reaches
-// TOML_UNREACHABLE (undefined behaviour) for a code point in (U+00A0, U+049A)
-// or in [U+2CEE, U+30E8) other than U+3000, wherever it looks for whitespace,
-// i.e. outside strings and comments: its generated switch lacks the cases for
-// those two blocks (so `a = 1 é` is enough). Found by fuzzing. Decodes
-// leniently, as any byte pattern reaches it.
+// TOML_UNREACHABLE (undefined behaviour) wherever it looks for whitespace,
+// i.e. outside strings and comments, for code points its generated lookup
+// sends to a missing switch case: U+00A1..U+0499, U+2C5E..U+2FFF,
+// U+3001..U+3057 and U+FB26..U+FEFE (so `a = 1 é` is enough). Found by
+// fuzzing. wouldReachUnreachable() repeats that function's arithmetic.
+bool wouldReachUnreachable(uint32_t c) {
+  if (c < 0xA0 || c > 0xFEFF) return false;
+  const uint64_t child = (static_cast<uint64_t>(c) - 0xA0) / 0x3FA;
+  if ((1ull << child) & 0x7FFFFFFFFFFFF75Eull) return false;
+  if (c == 0xA0 || c == 0x3000 || c == 0xFEFF) return false;
+  return child != 5 && child != 7;  // the only cases its switch has
+}
+
+// Decodes leniently (any byte pattern may reach toml++'s check).
 bool unsafeCodePoint(std::string_view text, size_t i, uint32_t* cpOut) {
   auto b = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(k < text.size() ? text[k] : 0)); };
   uint32_t c = b(i);
@@ -26,7 +35,7 @@ bool unsafeCodePoint(std::string_view text, size_t i, uint32_t* cpOut) {
     return false;
   }
   *cpOut = cp;
-  return (cp > 0xA0 && cp < 0x49A) || (cp >= 0x2CEE && cp < 0x30E8 && cp != 0x3000);
+  return wouldReachUnreachable(cp);
 }
 
 std::string hexCodePoint(uint32_t cp) {

@@ -9,8 +9,8 @@ bool isBareKeyChar(char c) {
 }
 
 // toml++ 3.3.0's is_non_ascii_horizontal_whitespace() reaches
-// TOML_UNREACHABLE (undefined behaviour) wherever it looks for whitespace,
-// i.e. outside strings and comments, for code points its generated lookup
+// TOML_UNREACHABLE (undefined behaviour) wherever it looks for whitespace
+// (between tokens, and while scanning a bad value to report it) for code points its generated lookup
 // sends to a missing switch case: U+00A1..U+0499, U+2C5E..U+2FFF,
 // U+3001..U+3057 and U+FB26..U+FEFE (so `a = 1 é` is enough). Found by
 // fuzzing. wouldReachUnreachable() repeats that function's arithmetic.
@@ -48,6 +48,18 @@ std::string hexCodePoint(uint32_t cp) {
 }  // namespace
 
 std::optional<TomlHazard> findTomlHazard(std::string_view text) {
+  // Anywhere in the text, strings and comments included: after an error toml++
+  // may scan on through quotes and '#' (the rest of a bad value) and meet the
+  // character there (found by fuzzing too). A string can spell it \uXXXX.
+  uint32_t cpLine = 1;
+  for (size_t k = 0; k < text.size(); ++k) {
+    if (text[k] == '\n') ++cpLine;
+    if (uint32_t cp = 0; unsafeCodePoint(text, k, &cp)) {
+      return TomlHazard{cpLine, "character " + hexCodePoint(cp) +
+                                    " cannot be used in this file (toml++ 3.3.0 mishandles it); in a string "
+                                    "write it as \\u" + hexCodePoint(cp).substr(2)};
+    }
+  }
   uint32_t line = 1;
   std::string open;         // the open '[' and '{' of values, innermost last
   bool lineStart = true;    // only whitespace so far on this line
@@ -99,9 +111,6 @@ std::optional<TomlHazard> findTomlHazard(std::string_view text) {
       lineStart = false;
       continue;
     }
-    if (uint32_t cp = 0; unsafeCodePoint(text, i, &cp)) {
-      return TomlHazard{line, "character " + hexCodePoint(cp) + " is only allowed inside a string or comment"};
-    }
     if (c == '[' && lineStart && open.empty()) {  // table header
       size_t j = i + 1;
       if (j < n && text[j] == '[') ++j;
@@ -109,20 +118,8 @@ std::optional<TomlHazard> findTomlHazard(std::string_view text) {
       if (j >= n || !(isBareKeyChar(text[j]) || text[j] == '"' || text[j] == '\'')) {
         return TomlHazard{line, "a table header must start with a key ([name] or [[name]])"};
       }
-      // The rest of the header line cannot open a value; skip to its end
-      // (outside its quoted keys, the code points above are hazards here too).
-      char quote = 0;
-      for (; i < n && text[i] != '\n'; ++i) {
-        if (quote == 0 && text[i] == '#') {
-          while (i < n && text[i] != '\n') ++i;
-          break;
-        }
-        if (quote == 0 && (text[i] == '"' || text[i] == '\'')) quote = text[i];
-        else if (quote != 0 && text[i] == quote) quote = 0;
-        else if (uint32_t cp = 0; quote == 0 && unsafeCodePoint(text, i, &cp)) {
-          return TomlHazard{line, "character " + hexCodePoint(cp) + " is only allowed inside a string or comment"};
-        }
-      }
+      // The rest of the header line cannot open a value; skip to its end.
+      while (i < n && text[i] != '\n') ++i;
       continue;
     }
     if (c == '[' || c == '{') open += c;

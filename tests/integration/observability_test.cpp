@@ -228,6 +228,12 @@ BOOST_AUTO_TEST_CASE(a_rejected_policy_requires_action_until_fixed_then_null_onc
   auto st = d.admin().request({{"op", "status"}})->json;
   BOOST_TEST(st["health"]["healthy"] == false, st.dump());
   BOOST_TEST(st["health"]["action_required"].size() == 1u);
+  // kithctl doctor passes it on with what to do.
+  std::string doc;
+  int rc = runCommand("KITH_HOME=" + d.daemon.home() + " " + binDir() + "/kithctl doctor", &doc);
+  BOOST_TEST(rc == 0, doc);  // a warning, not a failure
+  BOOST_TEST(contains(doc, "warn  health policy"), doc);
+  BOOST_TEST(contains(doc, "fix: kithctl policy test " + policy), doc);
 
   // Fixed: one null, then no more action-required for it.
   writeFile(policy, "[[allow]]\nfrom = \"dev.*.*.*.*\"\nto = \"dev.*.*.*.*\"\n");
@@ -242,6 +248,9 @@ BOOST_AUTO_TEST_CASE(a_rejected_policy_requires_action_until_fixed_then_null_onc
   BOOST_TEST(countWith(later, "action-required", "policy", true) == 1u);
   BOOST_TEST(later.back().value("health", false) == true, later.back().dump());
   BOOST_TEST(d.admin().request({{"op", "status"}})->json["health"]["healthy"] == true);
+  doc.clear();
+  runCommand("KITH_HOME=" + d.daemon.home() + " " + binDir() + "/kithctl doctor", &doc);
+  BOOST_TEST(contains(doc, "nothing that needs attention"), doc);
 }
 
 BOOST_AUTO_TEST_CASE(a_certificate_expiring_within_30_days_requires_action) {

@@ -2,7 +2,12 @@
 // valid Prometheus text whose values move, the HTTP listener answers curl on
 // loopback only, and action-required / health events come and go with their
 // causes (a rejected policy file, an expiring certificate).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <set>
 #include <sstream>
 
@@ -174,8 +179,33 @@ BOOST_AUTO_TEST_CASE(the_http_listener_serves_metrics_to_curl_on_loopback) {
   out.clear();
   runCommand("curl -sI --max-time 10 http://" + addr + "/metrics", &out);
   BOOST_TEST(contains(out, "Content-Type: text/plain; version=0.0.4"), out);
-  // Garbage and a client that says nothing do not hurt the daemon.
-  runCommand("printf 'junk\\r\\n\\r\\n' | curl -s --max-time 5 telnet://" + addr + " >/dev/null", &out);
+  // Garbage, an endless request line and a client that says nothing are
+  // answered or closed, and do not hurt the daemon.
+  out.clear();
+  runCommand("printf 'junk\\r\\n\\r\\n' | curl -s --max-time 5 telnet://" + addr, &out);
+  BOOST_TEST(contains(out, "HTTP/1.1 400"), out);
+  out.clear();
+  runCommand("head -c 9000 /dev/zero | tr '\\0' A | curl -s --max-time 5 telnet://" + addr, &out);
+  BOOST_TEST(contains(out, "HTTP/1.1 431"), out);
+  out.clear();
+  {
+    // Says nothing: closed after the 5 s request deadline.
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1))));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    timeval tv{30, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    auto t0 = std::chrono::steady_clock::now();
+    char b;
+    ssize_t n = ::recv(fd, &b, 1, 0);
+    double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ::close(fd);
+    BOOST_TEST(n == 0);  // EOF from the daemon, not our 30 s timeout
+    BOOST_TEST(waited < 29.0);
+  }
   auto h = d.client().request({{"op", "hello"}});
   BOOST_TEST(errorCode(h->json) == "OK");
 }
@@ -306,6 +336,66 @@ BOOST_AUTO_TEST_CASE(kithctl_events_since_keeps_only_later_records) {
   // Text form: one readable line per record, ISO time first.
   out = kithctl(d.daemon.apiSocket(), "events --since " + std::to_string(mark), &rc);
   BOOST_TEST(contains(out, "Z INFO "), out);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(health_peers)
+
+// Two real daemons replicating: B reports A's link as working-on-it while A is
+// down (B redials), counts it in kith_peers, and clears it once A is back.
+BOOST_AUTO_TEST_CASE(a_peer_that_goes_away_is_working_on_it_until_it_returns) {
+  TempDir dir;
+  std::string ca = dir.path() + "/ca", out;
+  BOOST_REQUIRE_MESSAGE(runCommand(binDir() + "/kithctl ca init --trust-domain obs.kith --out " + ca, &out) == 0, out);
+  auto prepare = [&](const std::string& m, const std::string& seed) {
+    std::string home = dir.path() + "/" + m;
+    BOOST_REQUIRE_MESSAGE(runCommand(binDir() + "/kithctl ca issue-node " + m + " --ca " + ca + " --out " + home +
+                                         "/node", &out) == 0, out);
+    std::string cfg = home + ".toml";
+    writeFile(cfg, "machine = \"" + m + "\"\ntrust_domain = \"obs.kith\"\nhome = \"" + home +
+                       "\"\n[health]\ninterval_ms = 200\n[replication]\nlisten = \"tcp://127.0.0.1:0\"\n" +
+                       (seed.empty() ? "" : "seeds = [\"" + seed + "\"]\n"));
+    return cfg;
+  };
+  DaemonProcess a(dir.path() + "/a"), b(dir.path() + "/b");
+  std::string cfgA = prepare("a", "");
+  BOOST_REQUIRE(a.startWithConfig(cfgA).isOk());
+  std::string seed = DaemonFixture::connectTo(a.adminSocket()).request({{"op", "peers"}})->json.value("seed", "");
+  // A restarts on the same port, so the seed stays right.
+  std::string endpoint = DaemonFixture::connectTo(a.adminSocket()).request({{"op", "peers"}})->json.value("endpoint", "");
+  writeFile(cfgA, "machine = \"a\"\ntrust_domain = \"obs.kith\"\nhome = \"" + dir.path() + "/a" +
+                      "\"\n[replication]\nlisten = \"" + endpoint + "\"\n");
+  BOOST_REQUIRE(b.startWithConfig(prepare("b", seed)).isOk());
+  auto metricsOf = [&](DaemonProcess& d) {
+    return DaemonFixture::connectTo(d.adminSocket()).request({{"op", "metrics"}})->json["text"].get<std::string>();
+  };
+  BOOST_REQUIRE(waitFor([&] { return sampleValue(metricsOf(b), "kith_peers{state=\"up\"}").value_or(0) == 1.0; }, 60000));
+  std::string why, text = metricsOf(b);
+  BOOST_TEST(validExposition(text, &why), why);
+  BOOST_TEST(sampleValue(text, "kith_replication_peer_last_seen_seconds{peer=\"a\"}").value_or(-1) >= 0.0, text);
+
+  a.kill9();
+  auto healthOfB = [&] {
+    auto r = DaemonFixture::connectTo(b.adminSocket()).request({{"op", "events"}});
+    std::vector<json> evs;
+    for (auto& e : r->json["events"]) {
+      if (e.value("mod", "") == "health") evs.push_back(e);
+    }
+    return evs;
+  };
+  BOOST_REQUIRE(waitFor([&] { return countWith(healthOfB(), "working-on-it", "peer:a", false) >= 1; }, 90000));
+  text = metricsOf(b);
+  BOOST_TEST(sampleValue(text, "kith_peers{state=\"down\"}").value_or(0) == 1.0, text);
+  BOOST_TEST(sampleValue(text, "kith_healthy").value_or(1) == 0.0);
+  // Said once, not at every check.
+  BOOST_TEST(countWith(healthOfB(), "working-on-it", "peer:a", false) == 1u);
+
+  BOOST_REQUIRE(a.startWithConfig(cfgA).isOk());
+  BOOST_REQUIRE(waitFor([&] { return countWith(healthOfB(), "working-on-it", "peer:a", true) == 1; }, 90000));
+  BOOST_TEST(sampleValue(metricsOf(b), "kith_healthy").value_or(0) == 1.0);
+  BOOST_TEST(a.stop() == 0);
+  BOOST_TEST(b.stop() == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

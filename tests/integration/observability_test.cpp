@@ -5,9 +5,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <cstring>
 #include <set>
 #include <sstream>
 
@@ -396,6 +398,39 @@ BOOST_AUTO_TEST_CASE(a_peer_that_goes_away_is_working_on_it_until_it_returns) {
   BOOST_TEST(sampleValue(metricsOf(b), "kith_healthy").value_or(0) == 1.0);
   BOOST_TEST(a.stop() == 0);
   BOOST_TEST(b.stop() == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(systemd_notify)
+
+// The unit is Type=notify: kithd tells $NOTIFY_SOCKET READY=1 once it serves
+// and STOPPING=1 when SIGTERM drains it, as systemd's own listener would see.
+BOOST_AUTO_TEST_CASE(ready_and_stopping_reach_notify_socket) {
+  TempDir dir;
+  std::string path = dir.path() + "/notify";
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
+  BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  timeval tv{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  DaemonProcess d(dir.path() + "/home");
+  ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
+  kith::Status st = d.start();
+  ::unsetenv("NOTIFY_SOCKET");
+  BOOST_REQUIRE_MESSAGE(st.isOk(), st.message());
+  char buf[512];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  BOOST_REQUIRE(n > 0);
+  BOOST_TEST(std::string(buf, static_cast<size_t>(n)).rfind("READY=1\n", 0) == 0u, std::string(buf, n));
+  int status = d.stop();
+  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  n = ::recv(fd, buf, sizeof buf, 0);
+  BOOST_REQUIRE(n > 0);
+  BOOST_TEST(std::string(buf, static_cast<size_t>(n)).rfind("STOPPING=1\n", 0) == 0u, std::string(buf, n));
+  ::close(fd);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "kith/common/log.h"
+#include "kith/daemon/sd_notify.h"
 #include "kith/daemon/config.h"
 #include "kith/daemon/daemon.h"
 #include "kith/daemon/dev_identity.h"
@@ -177,6 +178,9 @@ int main(int argc, char** argv) {
   o.nodeDir = config.identity.nodeDir;
   o.nodeWatchMs = static_cast<uint64_t>(config.identity.watchMs);
   o.svidTtlSec = config.identity.svidTtlS;
+  o.metricsListen = config.metrics.listen;
+  o.metricsAllowNonLoopback = config.metrics.allowNonLoopback;
+  o.healthIntervalMs = static_cast<uint64_t>(config.health.intervalMs);
 
   int exitCode = 0;
   {
@@ -185,10 +189,13 @@ int main(int argc, char** argv) {
     if (!d.isOk()) return fail(d.status().message());
     std::unique_ptr<Daemon> daemon = std::move(d).value();
     if (Status st = daemon->start(); !st.isOk()) return fail(st.message());
+    // Type=notify: ready once the sockets serve (no-op outside systemd).
+    sdNotify("READY=1\nSTATUS=serving");
 
     Timer drainDeadline(loop);
     auto drain = [&] {
       log::info(kMod, "signal: draining");
+      sdNotify("STOPPING=1\nSTATUS=draining");
       daemon->drain();
       // Whatever still runs (relays, pending waits) gets 5 s.
       drainDeadline.start(5000, 0, [&] { loop.stop(); });

@@ -60,6 +60,8 @@ include libclient/build.mk
 include tests/build.mk
 include bench/build.mk
 include man/build.mk
+include fuzz/build.mk
+include mk/static.mk
 include mk/install.mk
 
 .PHONY: all test unit integration run bench install asan static fuzz

@@ -33,6 +33,8 @@ packages=(
   clang libclang-rt-14-dev
   # the README's unmodified-server example and its test (never started as a service)
   nginx-light
+  # fault tests: clock jumps (libfaketime); make static: Debian's .a archives
+  faketime sqlite3 file libpgm-dev libnorm-dev
 )
 
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "kith/common/log.h"
+#include "kith/daemon/metrics.h"
 #include "kith/socket-api/fd_passing.h"
 #include "kith/socket-api/protocol.h"
 
@@ -40,7 +41,10 @@ void Reply::okWithFd(nlohmann::json fields, UniqueFd fd) {
   send(std::move(r), std::move(fd));
 }
 
-void Reply::error(const Status& st) { send(api::errorReply(id_, st), UniqueFd()); }
+void Reply::error(const Status& st) {
+  if (!sent_) countApiError(st.code());
+  send(api::errorReply(id_, st), UniqueFd());
+}
 
 void Reply::send(nlohmann::json msg, UniqueFd fd) {
   if (sent_) return;

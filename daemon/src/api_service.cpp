@@ -6,6 +6,7 @@
 
 #include "kith/common/clock.h"
 #include "kith/common/log.h"
+#include "kith/daemon/metrics.h"
 #include "kith/socket-api/protocol.h"
 
 namespace kith::daemon {
@@ -66,6 +67,7 @@ void ApiService::handle(ApiConnection& c, json req, Reply r) {
       {"streams", &ApiService::opStreams},
       {"peers", &ApiService::opPeers},
       {"records", &ApiService::opRecords},
+      {"metrics", &ApiService::opMetrics},
   };
   if (auto it = kApiOps.find(op); it != kApiOps.end()) {
     (this->*(it->second))(c, req, std::move(r));
@@ -263,6 +265,7 @@ void ApiService::opStatus(ApiConnection&, const json&, Reply r) {
                      {"revoked", broker_.stats().revoked}, {"remote", broker_.stats().remote}}},
         {"tunnels", tunnels_ ? tunnels_->statsJson() : json(nullptr)},
         {"replication", replicator_ ? replicator_->statsJson() : json(nullptr)},
+        {"health", health_ ? health_->json() : json(nullptr)},
         {"peers", replicator_ ? peerCounts(replicator_->peersJson()) : json(nullptr)},
         {"policy", {{"file", policy_.file()}, {"audit", policy_.current()->audit()},
                     {"rules", policy_.current()->rules().size()},
@@ -431,6 +434,12 @@ void ApiService::opSvid(ApiConnection& c, const json& req, Reply r) {
     return r.error(Status::internal("this daemon has no node identity (node-ca.crt); it cannot issue SVIDs"));
   }
   svids_->handle(c, req, std::move(r));
+}
+
+void ApiService::opMetrics(ApiConnection&, const json&, Reply r) {
+  r.ok({{"text", metrics().render()},
+        {"content_type", "text/plain; version=0.0.4"},
+        {"http", metricsHttp_ ? json(metricsHttp_->boundAddress()) : json(nullptr)}});
 }
 
 void ApiService::opStreams(ApiConnection&, const json&, Reply r) {

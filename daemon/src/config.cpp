@@ -19,6 +19,7 @@
 #include "kith/common/toml_guard.h"
 #include "kith/identity/spiffe.h"
 #include "kith/policy/pattern.h"
+#include "kith/daemon/metrics_http.h"
 
 namespace kith::daemon {
 namespace {
@@ -269,7 +270,7 @@ class Parser {
 void Parser::parse(const toml::table& root, const ConfigOptions& options, Config* c) {
   checkKeys(root, "",
             {"machine", "trust_domain", "home", "run_dir", "api", "identity", "store", "lease",
-             "log", "policy", "replication", "broker", "upstream", "vhost"});
+             "log", "policy", "replication", "broker", "upstream", "vhost", "metrics", "health"});
 
   // --- top level ---
   if (const toml::node* n = string(&root, "", "machine", &c->machine)) {
@@ -464,6 +465,28 @@ void Parser::parse(const toml::table& root, const ConfigOptions& options, Config
   }
   path(vhost, "vhost", "hosts_dir", &c->vhost.hostsDir);
   if (c->vhost.hostsDir.empty()) c->vhost.hostsDir = join(c->home, "hosts");
+  // --- [metrics] --- (the HTTP listener: off unless listen is set; loopback only unless allowed)
+  const toml::table* met = section(root, "metrics");
+  if (met != nullptr) checkKeys(*met, "metrics", {"listen", "allow_non_loopback"});
+  boolean(met, "metrics", "allow_non_loopback", &c->metrics.allowNonLoopback);
+  if (const toml::node* n = string(met, "metrics", "listen", &c->metrics.listen)) {
+    std::string host;
+    uint16_t port = 0;
+    bool loopback = false;
+    Status st = MetricsHttp::parseListen(c->metrics.listen, /*allowPortZero=*/true, &host, &port, &loopback);
+    if (!st.isOk()) {
+      invalid(n, "metrics.listen", st.message());
+    } else if (!loopback && !c->metrics.allowNonLoopback) {
+      invalid(n, "metrics.listen",
+              "'" + c->metrics.listen + "' is not a loopback address; the metrics are unauthenticated, so "
+              "set metrics.allow_non_loopback = true to serve them beyond this machine");
+    }
+  }
+
+  // --- [health] ---
+  const toml::table* hl = section(root, "health");
+  if (hl != nullptr) checkKeys(*hl, "health", {"interval_ms"});
+  integer(hl, "health", "interval_ms", 100, 86'400'000, &c->health.intervalMs);
 }
 
 }  // namespace
@@ -582,6 +605,8 @@ Status applyReload(Config& live, const Config& fresh) {
       {"vhost", [](auto& a, auto& b) { return a.vhost == b.vhost; }},
       {"broker.local_handoff",
        [](auto& a, auto& b) { return a.broker.localHandoff == b.broker.localHandoff; }},
+      {"metrics", [](auto& a, auto& b) { return a.metrics == b.metrics; }},
+      {"health.interval_ms", [](auto& a, auto& b) { return a.health == b.health; }},
   };
   std::string changed;
   for (const auto& f : fixed) {

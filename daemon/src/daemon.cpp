@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "kith/common/log.h"
+#include "kith/daemon/state_dir.h"
 
 namespace kith::daemon {
 namespace {
@@ -31,6 +32,9 @@ Daemon::~Daemon() {
   // Same for log records the logger's tap posted for the event window.
   if (events_) events_->detachFromLogger();
   loop_.runPosted();
+  metricsHttp_.reset();
+  metrics_.reset();
+  health_.reset();
   service_.reset();
   tunnels_.reset();
   loop_.runPosted();
@@ -53,6 +57,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Loop& loop, DaemonOptions opts) {
   d->events_->attachToLogger();
   d->policy_ = std::make_unique<PolicyManager>(d->opts_.policyFile);
   KITH_RETURN_IF_ERROR(d->policy_->load());
+  KITH_RETURN_IF_ERROR(checkStateDir(d->opts_.storePath));
   auto store = Store::open(d->opts_.storePath, [&loop](std::function<void()> fn) {
     loop.post(std::move(fn));
   });
@@ -140,6 +145,21 @@ Status Daemon::start() {
   KITH_RETURN_IF_ERROR(vhost_->start());
   service_->setVhost(vhost_.get());
   KITH_RETURN_IF_ERROR(server_->start());
+  // Observability: health (events), the metrics collector, the HTTP listener.
+  health_ = std::make_unique<HealthMonitor>(loop_, *policy_, *server_, *store_, replicator_.get(),
+                                            HealthOptions{opts_.nodeDir, opts_.healthIntervalMs});
+  policy_->onChange([this] { if (health_) health_->check(); });
+  policy_->onReject([this] { if (health_) health_->check(); });
+  metrics_ = std::make_unique<DaemonMetrics>(DaemonMetricsSources{
+      *registry_, *server_, *service_, *broker_, *policy_, *store_, *events_, *health_, replicator_.get()});
+  if (!opts_.metricsListen.empty()) {
+    metricsHttp_ = std::make_unique<MetricsHttp>(
+        loop_, MetricsHttp::Options{opts_.metricsListen, opts_.metricsAllowNonLoopback},
+        [] { return metrics().render(); });
+    KITH_RETURN_IF_ERROR(metricsHttp_->start());
+  }
+  service_->setObservability(health_.get(), metricsHttp_.get());
+  health_->start();
   log::info(kMod, "serving", {{"machine", opts_.machine}, {"trust_domain", opts_.trustDomain},
                               {"api", opts_.apiSocket}, {"admin", opts_.adminSocket},
                               {"workloads", registry_->size()}});
@@ -152,6 +172,7 @@ void Daemon::drain() {
   log::info(kMod, "draining", {{"workloads", registry_ ? registry_->size() : 0}});
   upstreams_.clear();
   if (server_) server_->stop();
+  metricsHttp_.reset();
   if (replicator_) replicator_->stop();
   if (tunnels_) tunnels_->closeAll();
   if (creds_) creds_->stop();

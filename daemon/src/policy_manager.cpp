@@ -29,11 +29,15 @@ Status PolicyManager::reload() {
   if (!p.isOk()) {
     ++stats_.rejectedReloads;
     log::error(kMod, "policy reload rejected; the previous policy stays in force",
-               {{"file", file_}, {"error", p.status().message()}, {"action-required", true}});
+               {{"file", file_}, {"error", p.status().message()}});
+    lastError_ = p.status().message();
+    auto rejected = rejectListeners_;
+    for (auto& fn : rejected) fn();
     return Status::config(p.status().message());
   }
   slot_.replace(*p);
   ++stats_.reloads;
+  lastError_.clear();
   log::info(kMod, "policy reloaded", {{"file", file_}, {"rules", (*p)->rules().size()},
                                       {"tests", (*p)->tests().size()}, {"audit", (*p)->audit()}});
   auto listeners = listeners_;

@@ -5,8 +5,16 @@
 
 #include <cerrno>
 
+#include "kith/daemon/metrics.h"
+
 namespace kith::daemon {
 namespace {
+
+// kith_relayed_bytes_total: every byte a relay wrote on, both directions.
+Counter& relayedBytes() {
+  static Counter& c = metrics().counter("kith_relayed_bytes_total", "Bytes relayed by the local broker between workloads");
+  return c;
+}
 
 // One scratch buffer for every Pump: they all run on the loop thread and a
 // read is written on (or its rest copied aside) before the next read starts.
@@ -45,6 +53,7 @@ bool Pump::flushPending(int d) {
     }
     dir.off += static_cast<size_t>(n);
     dir.total += static_cast<uint64_t>(n);
+    relayedBytes().add(static_cast<uint64_t>(n));
   }
   std::string().swap(dir.pending);  // release the memory, not just the size
   dir.off = 0;
@@ -84,6 +93,7 @@ void Pump::pumpDir(int d) {
       w = 0;
     }
     dir.total += static_cast<uint64_t>(w);
+    relayedBytes().add(static_cast<uint64_t>(w));
     if (static_cast<size_t>(w) < len) {
       dir.pending.assign(scratch() + w, len - static_cast<size_t>(w));
       dir.off = 0;

@@ -524,6 +524,34 @@ void checkPeers(Report& rep, const Sockets& s) {
   rep.add(Outcome::kOk, "peers", p.dump());
 }
 
+// What the daemon's own health monitor says needs a human (kithd(8), HEALTH).
+void checkHealth(Report& rep, const Sockets& s) {
+  if (!s.status) {
+    rep.add(Outcome::kSkip, "health", "daemon not reachable");
+    return;
+  }
+  auto it = s.status->find("health");
+  if (it == s.status->end() || !it->is_object()) {
+    rep.add(Outcome::kSkip, "health", "the daemon reports no health (older kithd)");
+    return;
+  }
+  const json& h = *it;
+  if (h.value("healthy", false)) {
+    rep.add(Outcome::kOk, "health", "the daemon reports nothing that needs attention");
+    return;
+  }
+  for (const auto& c : h.value("action_required", json::array())) {
+    std::string id = c.value("id", std::string("?"));
+    // A failing store refuses registrations: that is broken, not a warning.
+    rep.add(id == "storage" ? Outcome::kFail : Outcome::kWarn, "health " + id, c.value("what", std::string()),
+            c.value("do", std::string()));
+  }
+  for (const auto& c : h.value("working_on_it", json::array())) {
+    rep.add(Outcome::kWarn, "health " + c.value("id", std::string("?")),
+            c.value("what", std::string()) + " (the daemon is handling it)");
+  }
+}
+
 int run(const Globals& g, const Args& a) {
   Sockets s;
   s.admin = api::resolveAdminSocket(g.socket);
@@ -539,6 +567,7 @@ int run(const Globals& g, const Args& a) {
   checkIdentity(rep, a, s, &nodeDir);
   checkPolicy(rep, s);
   checkPeers(rep, s);
+  checkHealth(rep, s);
   rep.print(g.json, {{"socket", s.api}, {"admin_socket", s.admin}, {"node_dir", nodeDir}});
   return rep.failed() ? kExitRefused : kExitOk;
 }
@@ -558,7 +587,7 @@ Action setup(CLI::App* sub, const Globals* g) {
 }  // namespace
 
 Command doctorCommand() {
-  return {"doctor", "Check sockets, permissions, clock, certificate expiry, policy and peers", &setup};
+  return {"doctor", "Check sockets, permissions, clock, certificate expiry, policy, peers and health", &setup};
 }
 
 }  // namespace kith::kithctl

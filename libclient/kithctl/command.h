@@ -44,5 +44,6 @@ Command doctorCommand();
 Command forwardCommand();
 Command hostCommand();
 Command vhostCommand();
+Command metricsCommand();
 
 }  // namespace kith::kithctl

@@ -26,6 +26,7 @@ const Command kCommands[] = {
     forwardCommand(),
     hostCommand(),
     vhostCommand(),
+    metricsCommand(),
 };
 
 void addCommonOptions(CLI::App* app, Globals* g) {

@@ -329,6 +329,8 @@ BOOST_AUTO_TEST_CASE(shipped_sample_file_is_valid) {
   auto c = kith::daemon::loadConfig(sample.string());
   BOOST_REQUIRE_MESSAGE(c.isOk(), c.status().toString());
   BOOST_TEST(c->machine == "node1");
+  BOOST_TEST(c->metrics.listen == "127.0.0.1:9464");
+  BOOST_TEST(c->health.intervalMs == 60000);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -391,6 +393,52 @@ BOOST_AUTO_TEST_CASE(vhost_section_is_parsed_and_checked) {
   BOOST_REQUIRE(!bad.isOk());
   BOOST_TEST(bad.status().message().find("vhost.listen") != std::string::npos, bad.status().message());
   BOOST_TEST(bad.status().message().find("lisen") != std::string::npos, bad.status().message());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(daemon_config_metrics_health)
+
+BOOST_AUTO_TEST_CASE(metrics_listen_is_off_by_default_and_loopback_only_unless_allowed) {
+  auto dflt = kith::daemon::parseConfig("machine = \"n1\"\ntrust_domain = \"ex.org\"\n", "k.toml");
+  BOOST_REQUIRE(dflt.isOk());
+  BOOST_TEST(dflt->metrics.listen.empty());
+  BOOST_TEST(dflt->health.intervalMs == 60000);
+  auto lo = kith::daemon::parseConfig(
+      "machine = \"n1\"\ntrust_domain = \"ex.org\"\n[metrics]\nlisten = \"[::1]:9464\"\n[health]\ninterval_ms = 500\n",
+      "k.toml");
+  BOOST_REQUIRE_MESSAGE(lo.isOk(), lo.status().message());
+  BOOST_TEST(lo->metrics.listen == "[::1]:9464");
+  BOOST_TEST(lo->health.intervalMs == 500);
+  auto wide = kith::daemon::parseConfig(
+      "machine = \"n1\"\ntrust_domain = \"ex.org\"\n[metrics]\nlisten = \"0.0.0.0:9464\"\n", "k.toml");
+  BOOST_REQUIRE(!wide.isOk());
+  BOOST_TEST(wide.status().message().find("k.toml:4:") == 0u, wide.status().message());
+  BOOST_TEST(wide.status().message().find("allow_non_loopback") != std::string::npos);
+  auto allowed = kith::daemon::parseConfig(
+      "machine = \"n1\"\ntrust_domain = \"ex.org\"\n[metrics]\nlisten = \"0.0.0.0:9464\"\nallow_non_loopback = true\n",
+      "k.toml");
+  BOOST_TEST(allowed.isOk());
+  for (const char* bad : {"[metrics]\nlisten = \"127.0.0.1\"\n", "[metrics]\nlisten = \"host.example:1\"\n",
+                          "[metrics]\nlisten = 9464\n", "[metrics]\nlisen = \"127.0.0.1:1\"\n",
+                          "[health]\ninterval_ms = 5\n", "[health]\nintervall_ms = 500\n"}) {
+    auto c = kith::daemon::parseConfig(std::string("machine = \"n1\"\ntrust_domain = \"ex.org\"\n") + bad, "k.toml");
+    BOOST_TEST(!c.isOk(), bad);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(metrics_and_health_need_a_restart_to_change) {
+  auto a = kith::daemon::parseConfig("machine = \"n1\"\ntrust_domain = \"ex.org\"\n", "k.toml");
+  auto b = kith::daemon::parseConfig(
+      "machine = \"n1\"\ntrust_domain = \"ex.org\"\n[metrics]\nlisten = \"127.0.0.1:1\"\n[health]\ninterval_ms = 200\n",
+      "k.toml");
+  BOOST_REQUIRE((a.isOk() && b.isOk()));
+  kith::daemon::Config live = *a;
+  auto st = kith::daemon::applyReload(live, *b);
+  BOOST_TEST(!st.isOk());
+  BOOST_TEST(st.message().find("metrics") != std::string::npos, st.message());
+  BOOST_TEST(st.message().find("health.interval_ms") != std::string::npos, st.message());
+  BOOST_TEST(live.metrics.listen.empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

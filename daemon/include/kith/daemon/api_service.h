@@ -12,6 +12,8 @@
 #include "kith/daemon/api_connection.h"
 #include "kith/daemon/api_server.h"
 #include "kith/daemon/event_log.h"
+#include "kith/daemon/health.h"
+#include "kith/daemon/metrics_http.h"
 #include "kith/daemon/local_broker.h"
 #include "kith/daemon/policy_manager.h"
 #include "kith/daemon/registry.h"
@@ -39,6 +41,11 @@ class ApiService {
   void setTunnels(TunnelBroker* t) { tunnels_ = t; }
   void setSvids(SvidService* s) { svids_ = s; }
   void setVhost(VhostService* v) { vhost_ = v; }
+  // `metrics` and the health part of `status` (either may be null).
+  void setObservability(HealthMonitor* h, MetricsHttp* http) {
+    health_ = h;
+    metricsHttp_ = http;
+  }
   void handle(ApiConnection& conn, nlohmann::json req, Reply reply);
   void connectionClosed(ApiConnection& conn);
 
@@ -67,6 +74,7 @@ class ApiService {
   void opPeers(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opRecords(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opSvid(ApiConnection& c, const nlohmann::json& req, Reply r);
+  void opMetrics(ApiConnection& c, const nlohmann::json& req, Reply r);
   // Local and (with replication) remote workloads matching a pattern.
   nlohmann::json matchAll(const policy::Pattern& p) const;
 
@@ -81,6 +89,8 @@ class ApiService {
   TunnelBroker* tunnels_ = nullptr;
   SvidService* svids_ = nullptr;
   VhostService* vhost_ = nullptr;  // host.* and vhost.* admin ops
+  HealthMonitor* health_ = nullptr;
+  MetricsHttp* metricsHttp_ = nullptr;
   Stats stats_;
   std::map<uint64_t, std::unique_ptr<Timer>> waits_;  // resolve wait_ms timers
   uint64_t nextWait_ = 1;

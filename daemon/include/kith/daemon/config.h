@@ -114,6 +114,19 @@ struct VhostConfig {
   bool operator==(const VhostConfig&) const = default;
 };
 
+struct MetricsConfig {
+  std::string listen;              // "127.0.0.1:9464"; "" = no HTTP listener (kithctl metrics still works)
+  bool allowNonLoopback = false;   // listen may name a non-loopback address
+
+  bool operator==(const MetricsConfig&) const = default;
+};
+
+struct HealthConfig {
+  int64_t intervalMs = 60000;  // how often health is checked (and action-required repeated)
+
+  bool operator==(const HealthConfig&) const = default;
+};
+
 struct Config {
   std::string source;        // the file it came from, or "<dev>"
   std::string machine;       // one address label [A-Za-z0-9_-]{1,63} (identity::validateMachineName)
@@ -130,6 +143,8 @@ struct Config {
   BrokerConfig broker;
   std::vector<UpstreamConfig> upstreams;
   VhostConfig vhost;
+  MetricsConfig metrics;
+  HealthConfig health;
 
   bool operator==(const Config&) const = default;
 };

@@ -18,6 +18,9 @@
 #include "kith/common/status.h"
 #include "kith/daemon/api_server.h"
 #include "kith/daemon/api_service.h"
+#include "kith/daemon/daemon_metrics.h"
+#include "kith/daemon/health.h"
+#include "kith/daemon/metrics_http.h"
 #include "kith/daemon/event_log.h"
 #include "kith/daemon/local_broker.h"
 #include "kith/daemon/node_credentials.h"
@@ -63,6 +66,12 @@ struct DaemonOptions {
   // FOKS virtual hosts: where host directories live, and the listeners
   // ("" = off). Host admin ops work without listeners.
   VhostServiceOptions vhost;
+  // Observability (issue 7): certificates the health monitor watches, the
+  // optional Prometheus HTTP listener, how often health is checked (the
+  // certificates are those of `nodeDir` above).
+  std::string metricsListen;  // "" = off
+  bool metricsAllowNonLoopback = false;
+  uint64_t healthIntervalMs = 60000;
 };
 
 class Daemon {
@@ -107,6 +116,9 @@ class Daemon {
   std::vector<std::unique_ptr<Upstream>> upstreams_;
   std::unique_ptr<NodeCredentials> creds_;
   std::unique_ptr<SvidService> svids_;
+  std::unique_ptr<HealthMonitor> health_;
+  std::unique_ptr<DaemonMetrics> metrics_;
+  std::unique_ptr<MetricsHttp> metricsHttp_;
   bool drained_ = false;
 };
 

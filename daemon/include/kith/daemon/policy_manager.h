@@ -55,13 +55,19 @@ class PolicyManager {
 
   // Called after every successful swap.
   void onChange(std::function<void()> fn) { listeners_.push_back(std::move(fn)); }
+  // Called after every rejected reload (the old policy stays).
+  void onReject(std::function<void()> fn) { rejectListeners_.push_back(std::move(fn)); }
   const Stats& stats() const { return stats_; }
+  // Why the last reload was rejected; empty once a reload succeeds (health).
+  const std::string& lastError() const { return lastError_; }
 
  private:
   std::string file_;
   policy::PolicySlot slot_;
   std::vector<std::function<void()>> listeners_;
   Stats stats_;
+  std::string lastError_;
+  std::vector<std::function<void()>> rejectListeners_;
 };
 
 }  // namespace kith::daemon

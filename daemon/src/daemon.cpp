@@ -150,8 +150,10 @@ Status Daemon::start() {
                                             HealthOptions{opts_.nodeDir, opts_.healthIntervalMs});
   policy_->onChange([this] { if (health_) health_->check(); });
   policy_->onReject([this] { if (health_) health_->check(); });
+  health_->setTunnels(tunnels_.get());
   metrics_ = std::make_unique<DaemonMetrics>(DaemonMetricsSources{
-      *registry_, *server_, *service_, *broker_, *policy_, *store_, *events_, *health_, replicator_.get()});
+      *registry_, *server_, *service_, *broker_, *policy_, *store_, *events_, *health_, replicator_.get(),
+      tunnels_.get()});
   if (!opts_.metricsListen.empty()) {
     metricsHttp_ = std::make_unique<MetricsHttp>(
         loop_, MetricsHttp::Options{opts_.metricsListen, opts_.metricsAllowNonLoopback},

@@ -55,6 +55,35 @@ void DaemonMetrics::collect() {
             {{"file", file}})
         .set(static_cast<double>(notAfter));
   }
+  if (s_.tunnels) {
+    // Tunnels between machines (docs/TUNNELS.md): streams, links, bytes.
+    const TunnelBroker& t = *s_.tunnels;
+    nlohmann::json ts = t.statsJson();
+    m.gauge("kith_tunnel_streams_open", "Streams to or from other machines open now")
+        .set(static_cast<double>(t.openStreams()));
+    m.gauge("kith_tunnel_links", "TLS links to other daemons (up or connecting)")
+        .set(static_cast<double>(ts.value("links", 0)));
+    m.counter("kith_tunnel_opens_total", "Streams this daemon opened to other machines, by outcome",
+              {{"result", "opened"}})
+        .set(ts.value("opened", uint64_t{0}));
+    m.counter("kith_tunnel_opens_total", "Streams this daemon opened to other machines, by outcome",
+              {{"result", "unreachable"}})
+        .set(ts.value("unreachable", uint64_t{0}));
+    m.counter("kith_tunnel_accepts_total", "Streams other machines opened here, by outcome", {{"result", "accepted"}})
+        .set(ts.value("accepted", uint64_t{0}));
+    m.counter("kith_tunnel_accepts_total", "Streams other machines opened here, by outcome", {{"result", "refused"}})
+        .set(ts.value("refused", uint64_t{0}));
+    uint64_t in = 0, out = 0;
+    for (const auto& l : t.linksJson()) {
+      in += l.value("bytes_in", uint64_t{0});
+      out += l.value("bytes_out", uint64_t{0});
+    }
+    // Of the links up now (a closed link's bytes leave the sum).
+    m.gauge("kith_tunnel_link_bytes", "Stream bytes carried by the links up now", {{"dir", "in"}})
+        .set(static_cast<double>(in));
+    m.gauge("kith_tunnel_link_bytes", "Stream bytes carried by the links up now", {{"dir", "out"}})
+        .set(static_cast<double>(out));
+  }
   if (s_.replicator) {
     nlohmann::json peers = s_.replicator->peersJson();
     int64_t up = 0, down = 0;

@@ -115,6 +115,13 @@ void HealthMonitor::evaluate(std::map<std::string, Condition>* out) {
                                            ") is down; redialling"}}};
     }
   }
+  if (tunnels_) {
+    for (const auto& [m, why] : tunnels_->redialling()) {
+      (*out)["tunnel:" + m] = {false,
+                               {{"id", "tunnel:" + m},
+                                {"what", "tunnel link to " + m + " lost (" + why + "); redialling with backoff"}}};
+    }
+  }
 }
 
 void HealthMonitor::check() {

@@ -482,6 +482,14 @@ void TunnelBroker::closeAll() {
   }
 }
 
+std::map<std::string, std::string> TunnelBroker::redialling() const {
+  std::map<std::string, std::string> out;
+  for (const auto& [name, m] : machines_) {
+    if (m.redial || (m.dialing != 0 && !m.lastError.empty())) out[name] = m.lastError;
+  }
+  return out;
+}
+
 std::vector<TunnelBroker::StreamInfo> TunnelBroker::streams() const {
   std::vector<StreamInfo> out;
   out.reserve(streams_.size());

@@ -260,7 +260,7 @@ BOOST_AUTO_TEST_CASE(every_error_of_connect_across_machines_for_its_reason) {
 
 BOOST_AUTO_TEST_CASE(losing_the_link_mid_stream_closes_the_stream_and_a_restart_is_redialled) {
   TunnelMesh mesh;
-  mesh.start("a");
+  mesh.start("a", Mesh::spec("[health]\ninterval_ms = 200\n"));
   mesh.start("b");
   BOOST_REQUIRE(waitFor([&] { return mesh.meshUp(); }, 15000));
   EchoServer echo;
@@ -276,8 +276,24 @@ BOOST_AUTO_TEST_CASE(losing_the_link_mid_stream_closes_the_stream_and_a_restart_
   BOOST_REQUIRE_EQUAL(errorCode(r->json), "OK");
   BOOST_REQUIRE(::send(r->fd.get(), "ping\n", 5, MSG_NOSIGNAL) == 5);
   BOOST_TEST(readN(r->fd.get(), 5) == "ping\n");
+  // The operator sees the stream and its bytes in the metrics.
+  std::string metrics;
+  BOOST_REQUIRE(runCommand(mesh.kithctl("a") + " metrics", &metrics) == 0);
+  BOOST_TEST(metrics.find("kith_tunnel_streams_open 1") != std::string::npos, metrics);
+  BOOST_TEST(metrics.find("kith_tunnel_links 1") != std::string::npos, metrics);
   mesh.daemons["b"]->kill9();
   BOOST_TEST(closesWithin(r->fd.get(), 5000));
+  // While b is away, a is working on it (redialling), and says so.
+  BOOST_TEST(waitFor(
+      [&] {
+        json st = mesh.status("a");
+        for (auto& w : st["health"]["working_on_it"]) {
+          if (w.value("id", "") == "tunnel:b") return true;
+        }
+        return false;
+      },
+      10000),
+      mesh.status("a")["health"].dump());
   BOOST_TEST(waitFor([&] { return tunnelStreams(mesh, "a") == 0; }, 5000));
   // b comes back on another port (its new infra record says where); its
   // registration is restored from its store, and a reaches it again.
@@ -290,6 +306,16 @@ BOOST_AUTO_TEST_CASE(losing_the_link_mid_stream_closes_the_stream_and_a_restart_
         return ::send(c->fd.get(), "again\n", 6, MSG_NOSIGNAL) == 6 && readN(c->fd.get(), 6) == "again\n";
       },
       30000));
+  // Back to healthy: the working-on-it condition clears.
+  BOOST_TEST(waitFor(
+      [&] {
+        json st = mesh.status("a");
+        for (auto& w : st["health"]["working_on_it"]) {
+          if (w.value("id", "") == "tunnel:b") return false;
+        }
+        return true;
+      },
+      10000));
 }
 
 BOOST_AUTO_TEST_CASE(udp_datagrams_keep_their_boundaries_idle_flows_end_and_so_do_lost_peers) {

@@ -20,6 +20,7 @@
 #include "kith/daemon/policy_manager.h"
 #include "kith/daemon/registry.h"
 #include "kith/daemon/replicator.h"
+#include "kith/daemon/tunnel_broker.h"
 #include "kith/daemon/store.h"
 
 namespace kith::daemon {
@@ -34,6 +35,7 @@ struct DaemonMetricsSources {
   EventLog& events;
   HealthMonitor& health;
   Replicator* replicator;  // may be null (replication off)
+  TunnelBroker* tunnels = nullptr;  // may be null (tunnels off)
 };
 
 class DaemonMetrics {

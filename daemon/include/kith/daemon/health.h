@@ -10,7 +10,8 @@
 //    failed since the last check (disk full, read-only state directory:
 //    "storage").
 //  - working-on-it (degraded, handled automatically): a replication peer link
-//    down and being redialled ("peer:MACHINE"); accepting paused because the
+//    down and being redialled ("peer:MACHINE"); a tunnel link that died and is
+//    being redialled ("tunnel:MACHINE"); accepting paused because the
 //    process ran out of descriptors ("accept").
 // Events (log records of module "health"):
 //  - `"action-required": {"id","what","do"}` at every check while it holds,
@@ -33,6 +34,7 @@
 #include "kith/daemon/loop.h"
 #include "kith/daemon/policy_manager.h"
 #include "kith/daemon/replicator.h"
+#include "kith/daemon/tunnel_broker.h"
 #include "kith/daemon/store.h"
 
 namespace kith::daemon {
@@ -49,6 +51,8 @@ class HealthMonitor {
                 HealthOptions opts);
   ~HealthMonitor();
 
+  // Tunnel links being redialled are working-on-it ("tunnel:MACHINE").
+  void setTunnels(TunnelBroker* t) { tunnels_ = t; }
   // Checks now and then every intervalMs.
   void start();
   void check();
@@ -71,6 +75,7 @@ class HealthMonitor {
   ApiServer& server_;
   Store& store_;
   Replicator* replicator_;
+  TunnelBroker* tunnels_ = nullptr;
   HealthOptions opts_;
   Timer timer_;
   std::map<std::string, Condition> conditions_;

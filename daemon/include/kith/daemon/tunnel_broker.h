@@ -87,6 +87,8 @@ class TunnelBroker : public RemoteOpener, public PeerLink::Owner {
   void closeAll();
 
   std::vector<StreamInfo> streams() const;
+  // Machines whose link died and is being redialled: machine -> why it died.
+  std::map<std::string, std::string> redialling() const;
   size_t openStreams() const { return streams_.size(); }
   nlohmann::json linksJson() const;
   nlohmann::json statsJson() const;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kith/common/log.h"
+#include "kith/daemon/select_vhost.h"
 #include "kith/daemon/vhost_probe.h"
 #include "kith/daemon/vhost_tls.h"
 #include "kith/identity/cert.h"
@@ -25,8 +26,6 @@ namespace {
 
 constexpr const char* kMod = "vhost";
 constexpr size_t kMaxRecord = 5 + 16384 + 2048;  // a TLS record with its header, generously
-constexpr std::string_view kSelect = "SELECT-VHOST ";
-constexpr size_t kMaxPreamble = 256;
 constexpr size_t kMaxProbeRequest = 4096;
 constexpr size_t kChunk = 16384;
 
@@ -307,25 +306,19 @@ class VhostListener::Conn {
       sniHost_ = l_.hosts_.byName(sni_);
       if (!sniHost_) return refuse(Code::kDestinationNotFound, "host " + sni_ + " was removed");
     }
+    SelectVhost sel;
     for (;;) {
-      size_t nl = in_.find('\n');
-      bool selecting = in_.compare(0, std::min(in_.size(), kSelect.size()), kSelect.substr(0, std::min(in_.size(), kSelect.size()))) == 0;
-      if (!in_.empty() && !selecting) break;  // not a preamble: application data
-      if (selecting && nl != std::string::npos) break;
-      if (in_.size() > kMaxPreamble) return refuse(Code::kBadRequest, "SELECT-VHOST line too long");
-      ReadResult r = readTls(&in_, kMaxPreamble + 1 - in_.size());
+      sel = parseSelectVhost(in_);
+      if (sel.kind != SelectVhost::Kind::kNeedMore) break;
+      ReadResult r = readTls(&in_, kMaxSelectVhostLine - in_.size());
       if (r == ReadResult::kWait) return;
       if (r != ReadResult::kData) return end();
     }
-    if (in_.rfind(kSelect, 0) == 0) {
-      size_t nl = in_.find('\n');
-      std::string arg = in_.substr(kSelect.size(), nl - kSelect.size());
-      if (!arg.empty() && arg.back() == '\r') arg.pop_back();
-      in_.erase(0, nl + 1);
-      auto hid = identity::HostId::parse(arg);
-      if (!hid) return refuse(Code::kBadRequest, "SELECT-VHOST: " + hid.status().message());
-      const VhostHost* h = l_.hosts_.byId(*hid);
-      if (!h) return refuse(Code::kDestinationNotFound, "SELECT-VHOST: no host has ID " + hid->toString());
+    if (sel.kind == SelectVhost::Kind::kInvalid) return refuse(Code::kBadRequest, sel.error.message());
+    if (sel.kind == SelectVhost::Kind::kSelected) {
+      in_.erase(0, sel.consumed);
+      const VhostHost* h = l_.hosts_.byId(sel.hostId);
+      if (!h) return refuse(Code::kDestinationNotFound, "SELECT-VHOST: no host has ID " + sel.hostId.toString());
       if (sniHost_ && h != sniHost_ && h->primary != sniHost_->name) {
         return refuse(Code::kUnauthorized, "SELECT-VHOST names " + h->name + ", which is not " + sniHost_->name +
                                                " nor one of its vhosts");

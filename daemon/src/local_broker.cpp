@@ -360,26 +360,16 @@ void LocalBroker::dialTarget(const Registration& dst, const StreamOrigin& origin
   const std::string addr = dst.row.address;
   auto target = Target::parse(dst.row.target);
   if (!target.isOk()) return done(Status(Code::kCannotConnect, target.status().message()), UniqueFd());
-  int domain = target->kind == Target::Kind::kUnix ? AF_UNIX : (target->ipv6 ? AF_INET6 : AF_INET);
-  UniqueFd fd(::socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return done(Status(Code::kInternal, std::string("socket: ") + std::strerror(errno)), UniqueFd());
-  int rc;
-  if (target->kind == Target::Kind::kUnix) {
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::memcpy(sa.sun_path, target->path.c_str(), target->path.size() + 1);
-    rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  } else {
-    int one = 1;
-    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&target->addr), target->addrLen);
-  }
-  if (rc != 0 && errno != EINPROGRESS && errno != EAGAIN) {
-    return done(Status(Code::kCannotConnect, addr + ": target " + dst.row.target + " refused: " + std::strerror(errno)),
+  auto fd = startConnect(*target);
+  if (!fd.isOk()) {
+    Status st = fd.status();
+    return done(st.code() == Code::kCannotConnect
+                    ? Status(st.code(), addr + ": target " + dst.row.target + " " + st.message())
+                    : st,
                 UniqueFd());
   }
   uint64_t job = nextJob_++;
-  auto dial = std::make_unique<Dial>(loop_, std::move(fd), [this, job, addr, origin, done](Status st, UniqueFd cfd) {
+  auto dial = std::make_unique<Dial>(loop_, std::move(fd).value(), [this, job, addr, origin, done](Status st, UniqueFd cfd) {
     finishJob(job);
     Registration* d = registry_.findMutable(addr);
     if (st.isOk() && !d) st = Status(Code::kDestinationNotFound, addr + " deregistered");

@@ -1,5 +1,11 @@
 #include "kith/daemon/target.h"
 
+#include <cerrno>
+
+#include <sys/socket.h>
+
+#include <netinet/tcp.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/un.h>
@@ -69,6 +75,27 @@ Result<Target> Target::parse(const std::string& text) {
     return Status::badRequest("target '" + text + "': host must be a loopback IP address");
   }
   return t;
+}
+
+Result<UniqueFd> startConnect(const Target& t) {
+  int domain = t.kind == Target::Kind::kUnix ? AF_UNIX : (t.ipv6 ? AF_INET6 : AF_INET);
+  UniqueFd fd(::socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return Status::internal(std::string("socket: ") + std::strerror(errno));
+  int rc;
+  if (t.kind == Target::Kind::kUnix) {
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, t.path.c_str(), t.path.size() + 1);
+    rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  } else {
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&t.addr), t.addrLen);
+  }
+  if (rc != 0 && errno != EINPROGRESS && errno != EAGAIN) {
+    return Status(Code::kCannotConnect, std::string("refused: ") + std::strerror(errno));
+  }
+  return fd;
 }
 
 }  // namespace kith::daemon

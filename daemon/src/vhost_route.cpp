@@ -144,30 +144,17 @@ void LocalVhostRoute::tryNext(std::shared_ptr<Attempt> a) {
       a->lastError = Status(Code::kCannotConnect, target.status().message());
       continue;
     }
-    int domain = target->kind == Target::Kind::kUnix ? AF_UNIX : (target->ipv6 ? AF_INET6 : AF_INET);
-    UniqueFd fd(::socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) {
-      a->lastError = Status::internal(std::string("socket: ") + std::strerror(errno));
-      break;
-    }
-    int rc;
-    if (target->kind == Target::Kind::kUnix) {
-      sockaddr_un sa{};
-      sa.sun_family = AF_UNIX;
-      std::memcpy(sa.sun_path, target->path.c_str(), target->path.size() + 1);
-      rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-    } else {
-      int one = 1;
-      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&target->addr), target->addrLen);
-    }
-    if (rc != 0 && errno != EINPROGRESS && errno != EAGAIN) {
-      a->lastError = Status(Code::kCannotConnect, addr + ": backend " + dst->row.target + " refused: " +
-                                                      std::strerror(errno));
+    auto fd = startConnect(*target);
+    if (!fd.isOk()) {
+      if (fd.status().code() != Code::kCannotConnect) {
+        a->lastError = fd.status();
+        break;
+      }
+      a->lastError = Status(Code::kCannotConnect, addr + ": backend " + dst->row.target + " " + fd.status().message());
       continue;
     }
     uint64_t id = nextDial_++;
-    auto dial = std::make_unique<Dial>(loop_, std::move(fd), [this, a, id, addr](Status st, UniqueFd cfd) {
+    auto dial = std::make_unique<Dial>(loop_, std::move(fd).value(), [this, a, id, addr](Status st, UniqueFd cfd) {
       finishDial(id);
       Registration* d = registry_.findMutable(addr);
       if (st.isOk() && !d) st = Status(Code::kDestinationNotFound, addr + " deregistered");

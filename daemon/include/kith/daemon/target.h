@@ -9,6 +9,7 @@
 #include <string>
 
 #include "kith/common/status.h"
+#include "kith/common/unique_fd.h"
 
 namespace kith::daemon {
 
@@ -23,5 +24,10 @@ struct Target {
 
   static Result<Target> parse(const std::string& text);
 };
+
+// Starts a non-blocking connect to `t` (TCP_NODELAY for tcp). The socket
+// becomes writable when the connect finishes (SO_ERROR says how). An
+// immediate refusal is CANNOT_CONNECT with errno's reason; no socket is INTERNAL.
+Result<UniqueFd> startConnect(const Target& t);
 
 }  // namespace kith::daemon

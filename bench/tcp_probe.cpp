@@ -9,6 +9,11 @@
 //   bench_tcp_probe cps HOST:PORT SECONDS   new connections per second, each
 //                                           connect + 1-byte echo + close, for
 //                                           SECONDS (4 client threads): "N_per_s"
+//   bench_tcp_probe relay PORTFILE HOST:PORT  the floor of any relay: one
+//                                           thread, epoll, plain TCP, no
+//                                           framing, no crypto; each accepted
+//                                           connection dials HOST:PORT and
+//                                           bytes are copied both ways
 //   bench_tcp_probe freeport                a free port on 127.0.0.1
 //   bench_tcp_probe hold HOST:PORT N        opens N connections (each echoes one
 //                                           byte first), prints "held N", then
@@ -20,6 +25,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -130,6 +136,95 @@ int echoServer(const char* portFile) {
   }
 }
 
+// Less work per connection and per message than any relay can do: what it
+// measures bounds from above what kith's daemons could reach on this machine.
+int relay(const char* portFile, const std::string& upstream) {
+  raiseFdLimit();
+  sockaddr_in up = parseAddr(upstream);
+  int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  if (::bind(l, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(l, 4096) != 0) return 1;
+  ::getsockname(l, reinterpret_cast<sockaddr*>(&sa), &len);
+  std::ofstream(portFile) << ntohs(sa.sin_port) << "\n";
+  int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{EPOLLIN, {.fd = l}};
+  ::epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+  std::vector<int> peer(1 << 20, -1);  // fd -> the other end of its pair
+  std::vector<char> eof(1 << 20, 0);   // fd has read EOF
+  std::vector<epoll_event> evs(256);
+  char buf[65536];
+  auto closePair = [&](int fd) {
+    int o = peer[fd];
+    peer[fd] = -1;
+    ::close(fd);
+    if (o >= 0) {
+      peer[o] = -1;
+      ::close(o);
+    }
+  };
+  for (;;) {
+    int n = ::epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), -1);
+    for (int i = 0; i < n; ++i) {
+      int fd = evs[i].data.fd;
+      if (fd == l) {
+        for (;;) {
+          int c = ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+          if (c < 0) break;
+          int u = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+          int one = 1;
+          ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          ::setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          // Blocking connect: on loopback it completes inside the call.
+          if (u < 0 || c >= static_cast<int>(peer.size()) || u >= static_cast<int>(peer.size()) ||
+              ::connect(u, reinterpret_cast<const sockaddr*>(&up), sizeof up) != 0) {
+            ::close(c);
+            if (u >= 0) ::close(u);
+            continue;
+          }
+          int fl = SOCK_NONBLOCK;
+          ::ioctl(u, FIONBIO, &fl);
+          peer[c] = u;
+          peer[u] = c;
+          eof[c] = eof[u] = 0;
+          epoll_event ce{EPOLLIN, {.fd = c}};
+          epoll_event ue{EPOLLIN, {.fd = u}};
+          ::epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
+          ::epoll_ctl(ep, EPOLL_CTL_ADD, u, &ue);
+        }
+        continue;
+      }
+      if (peer[fd] < 0) continue;  // closed earlier in this batch
+      ssize_t r = ::read(fd, buf, sizeof buf);
+      if (r < 0 && errno == EAGAIN) continue;
+      if (r <= 0) {
+        eof[fd] = 1;
+        if (r < 0 || eof[peer[fd]]) {
+          closePair(fd);
+        } else {
+          ::shutdown(peer[fd], SHUT_WR);
+          ::epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+        }
+        continue;
+      }
+      for (ssize_t off = 0; off < r;) {
+        ssize_t w = ::write(peer[fd], buf + off, static_cast<size_t>(r - off));
+        if (w < 0) {
+          if (errno == EAGAIN) {
+            pollfd p{peer[fd], POLLOUT, 0};
+            ::poll(&p, 1, 1000);
+            continue;
+          }
+          break;
+        }
+        off += w;
+      }
+    }
+  }
+}
+
 int rr(const std::string& hp, int count) {
   sockaddr_in sa = parseAddr(hp);
   int fd = dial(sa);
@@ -209,6 +304,7 @@ int hold(const std::string& hp, int n) {
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "echo" && argc == 3) return echoServer(argv[2]);
+  if (mode == "relay" && argc == 4) return relay(argv[2], argv[3]);
   if (mode == "freeport" && argc == 2) {
     // A port free on 127.0.0.1 now (for tools that cannot take port 0).
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -225,7 +321,7 @@ int main(int argc, char** argv) {
   if (mode == "rr" && argc == 4) return rr(argv[2], std::atoi(argv[3]));
   if (mode == "cps" && argc == 4) return cps(argv[2], std::atof(argv[3]));
   if (mode == "hold" && argc == 4) return hold(argv[2], std::atoi(argv[3]));
-  std::fprintf(stderr, "usage: bench_tcp_probe echo PORTFILE | rr HOST:PORT N | cps HOST:PORT SECONDS | "
+  std::fprintf(stderr, "usage: bench_tcp_probe echo PORTFILE | relay PORTFILE HOST:PORT | rr HOST:PORT N | cps HOST:PORT SECONDS | "
                        "hold HOST:PORT N\n");
   return 2;
 }

@@ -55,6 +55,20 @@ SOCAT_E=$(port); SOCAT_I=$(port)
 bg socat TCP-LISTEN:$SOCAT_E,bind=127.0.0.1,reuseaddr,fork,nodelay TCP:127.0.0.1:$ECHO,nodelay
 bg socat TCP-LISTEN:$SOCAT_I,bind=127.0.0.1,reuseaddr,fork TCP:127.0.0.1:$IPERF
 
+# ---- floors: minimal plaintext relays (bench_tcp_probe relay) ---------------
+# relay1: client -> relay -> server, one process, no crypto, no framing: no
+#   relay of any design does less per connection, so its connections/s bound
+#   kith's from above on this machine.
+# relay2: client -> relay -> relay -> server: the shape of every two-daemon
+#   path (kith, stunnel) with nothing but the copying, so its round-trip time
+#   bounds from below what two daemons can reach here.
+bg "$PROBE" relay "$T/relay1.port" 127.0.0.1:$ECHO
+for _ in $(seq 50); do [ -s "$T/relay1.port" ] && break; sleep 0.1; done
+RELAY1=$(cat "$T/relay1.port")
+bg "$PROBE" relay "$T/relay2.port" 127.0.0.1:$RELAY1
+for _ in $(seq 50); do [ -s "$T/relay2.port" ] && break; sleep 0.1; done
+RELAY2=$(cat "$T/relay2.port")
+
 # ---- stunnel pair (mTLS 1.3, Ed25519 certificates from one CA) -------------
 (
     cd "$T"
@@ -148,7 +162,7 @@ for _ in $(seq 100); do [ -S "$T/b/run/api.sock" ] && break; sleep 0.1; done
 bg env KITH_HOME="$T/b" "$BIN/kithcat" -l bench.echo.e1.default --allow 'bench.*.*.*.*' -t tcp:127.0.0.1:$ECHO
 bg env KITH_HOME="$T/b" "$BIN/kithcat" -l bench.iperf.i1.default --allow 'bench.*.*.*.*' -t tcp:127.0.0.1:$IPERF
 # Ready when a round trip goes through every path.
-for p in $ECHO $SOCAT_E $ST_CE $K_E; do
+for p in $ECHO $SOCAT_E $ST_CE $K_E $RELAY1 $RELAY2; do
     ok=""
     for _ in $(seq 150); do
         if "$PROBE" rr 127.0.0.1:$p 10 >/dev/null 2>&1; then ok=1; break; fi
@@ -159,7 +173,7 @@ done
 
 if [ -n "${KITH_BENCH_KEEP:-}" ]; then
     # Development aid: leave the set-up running and say where everything is.
-    echo "echo: direct $ECHO socat $SOCAT_E stunnel $ST_CE kith $K_E"
+    echo "echo: direct $ECHO socat $SOCAT_E stunnel $ST_CE kith $K_E relay1 $RELAY1 relay2 $RELAY2"
     echo "iperf3: direct $IPERF socat $SOCAT_I stunnel $ST_CI kith $K_I"
     echo "kithd a pid $KA, b pid $KB, dir $T"
     sleep "$KITH_BENCH_KEEP"
@@ -167,7 +181,9 @@ if [ -n "${KITH_BENCH_KEEP:-}" ]; then
 fi
 
 PATHS="direct socat stunnel kith"
-eport() { case $1 in direct) echo $ECHO;; socat) echo $SOCAT_E;; stunnel) echo $ST_CE;; kith) echo $K_E;; esac; }
+FLOORS="relay1 relay2"
+eport() { case $1 in direct) echo $ECHO;; socat) echo $SOCAT_E;; stunnel) echo $ST_CE;; kith) echo $K_E;;
+          relay1) echo $RELAY1;; relay2) echo $RELAY2;; esac; }
 iport() { case $1 in direct) echo $IPERF;; socat) echo $SOCAT_I;; stunnel) echo $ST_CI;; kith) echo $K_I;; esac; }
 
 echo "tunnel bench: $ROUNDS rounds interleaved; load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -178,7 +194,12 @@ for r in $(seq $ROUNDS); do
         "$PROBE" rr 127.0.0.1:"$(eport $p)" "$RRN" >> "$T/rr.$p"
         "$PROBE" cps 127.0.0.1:"$(eport $p)" "$CPS_S" | cut -d' ' -f1 >> "$T/cps.$p"
     done
+    for p in $FLOORS; do
+        "$PROBE" rr 127.0.0.1:"$(eport $p)" "$RRN" >> "$T/rr.$p"
+        "$PROBE" cps 127.0.0.1:"$(eport $p)" "$CPS_S" | cut -d' ' -f1 >> "$T/cps.$p"
+    done
 done
+echo "load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 
 printf '\n%-34s %10s %10s %10s %10s %12s %6s %s\n' "figure" direct socat stunnel kith "kith/stunnel" goal result
 row() {  # name file-prefix column goal-op goal
@@ -198,6 +219,22 @@ row "throughput, 1 stream (Mbit/s)" tput 1 ">=" 1.5
 row "64 B request/response p50 (us)" rr 1 "<=" 0.75
 row "64 B request/response p99 (us)" rr 2 "<=" -
 row "new connections/s (1 B echo)" cps 1 ">=" 20
+
+# What the machine allows: the floors beside stunnel, and kith against them.
+printf '\n%-34s %10s %10s %10s %10s %14s %14s\n' "floor (plain relays)" relay1 relay2 stunnel kith \
+    "relay1/stunnel" "kith/relay2"
+floor() {  # name file-prefix column
+    local v vals=()
+    for p in relay1 relay2 stunnel kith; do
+        v=$(awk -v c=$3 '{print $c}' "$T/$2.$p" 2>/dev/null | median)
+        vals+=("$v")
+    done
+    printf '%-34s %10s %10s %10s %10s %14s %14s\n' "$1" "${vals[@]}" \
+        "$(awk -v a="${vals[0]}" -v b="${vals[2]}" 'BEGIN {if (b>0) printf "%.2f", a/b; else print "nan"}')" \
+        "$(awk -v a="${vals[3]}" -v b="${vals[1]}" 'BEGIN {if (b>0) printf "%.2f", a/b; else print "nan"}')"
+}
+floor "64 B request/response p50 (us)" rr 1
+floor "new connections/s (1 B echo)" cps 1
 
 # ---- memory per open stream --------------------------------------------------
 rss() { awk '/VmRSS/ {print $2}' /proc/$1/status; }

@@ -305,7 +305,6 @@ void LocalBroker::tryNext(std::shared_ptr<Attempt> a) {
     auto server = std::make_shared<UniqueFd>(std::move(serverEnd));
     handToCaller(a, std::move(fields), [this, server, info](UniqueFd mine) mutable {
       if (!mine) return;  // never taken: the server end closes with `server`
-      setNonBlocking(server->get());
       startRelay(std::move(info), std::move(mine), std::move(*server));
     });
   });
@@ -344,6 +343,7 @@ void LocalBroker::openLocal(const std::string& dstAddress, const StreamOrigin& o
     auto pair = makePair(proto);
     if (!pair.isOk()) return done(pair.status(), UniqueFd());
     auto [mine, theirs] = std::move(pair).value();
+    setNonBlocking(mine.get());  // theirs stays blocking, as from accept(2)
     listener->pushEvent({{"event", "incoming"}, {"fd", true}, {"stream", nextStream_}, {"source", origin.address},
                          {"spiffe_id", origin.spiffeId}, {"proto", proto}},
                         std::move(theirs));

@@ -24,7 +24,7 @@ void closeAndFree(T* h) {
 
 }  // namespace
 
-Loop::Loop() : loop_(new uv_loop_t), async_(new uv_async_t), check_(new uv_check_t) {
+Loop::Loop() : loop_(new uv_loop_t), async_(new uv_async_t), check_(new uv_check_t), idle_(new uv_idle_t) {
   if (int rc = uv_loop_init(loop_); rc != 0) fatal("uv_loop_init", rc);
   if (int rc = uv_async_init(loop_, async_, &Loop::onAsync); rc != 0) fatal("uv_async_init", rc);
   async_->data = this;
@@ -33,6 +33,8 @@ Loop::Loop() : loop_(new uv_loop_t), async_(new uv_async_t), check_(new uv_check
   check_->data = this;
   uv_check_start(check_, &Loop::onCheck);
   uv_unref(reinterpret_cast<uv_handle_t*>(check_));
+  uv_idle_init(loop_, idle_);
+  idle_->data = this;
 }
 
 Loop::~Loop() { close(); }
@@ -49,8 +51,10 @@ int Loop::close() {
   toDelete_.clear();
   closeAndFree(async_);
   closeAndFree(check_);
+  closeAndFree(idle_);
   async_ = nullptr;
   check_ = nullptr;
+  idle_ = nullptr;
   // Let close callbacks of every handle still closing run, then close the loop.
   // Twice: a stop() requested while the loop was not running leaves libuv's
   // stop flag set, and a run with it set returns at once (only clearing it).
@@ -82,8 +86,30 @@ void Loop::post(std::function<void()> fn) {
 
 void Loop::deferredDelete(std::unique_ptr<DeferredDeletable> obj) {
   toDelete_.push_back(std::move(obj));
-  // Make sure an iteration happens soon even if nothing else is pending.
-  if (async_) uv_async_send(async_);
+  // The check phase of this iteration deletes it.
+  keepPollShort();
+}
+
+void Loop::keepPollShort() {
+  // When this runs before the poll phase (from a timer), the active idle
+  // handle keeps the poll from blocking, so the check phase comes at once.
+  if (idle_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(idle_))) {
+    uv_idle_start(idle_, [](uv_idle_t*) {});
+  }
+}
+
+void Loop::atIterationEnd(IterationEndHook* hook) {
+  hooks_.push_back(hook);
+  keepPollShort();
+}
+
+void Loop::cancelIterationEnd(IterationEndHook* hook) {
+  for (auto& h : hooks_) {
+    if (h == hook) h = nullptr;
+  }
+  for (auto& h : running_) {
+    if (h == hook) h = nullptr;
+  }
 }
 
 void Loop::onAsync(uv_async_t* h) {
@@ -94,12 +120,20 @@ void Loop::onAsync(uv_async_t* h) {
 void Loop::onCheck(uv_check_t* h) {
   auto* self = static_cast<Loop*>(h->data);
   if (!self) return;
+  // Hooks may ask again (for the next iteration) while they run, and a hook
+  // may cancel a later one of the batch (it destroyed that object).
+  self->running_.swap(self->hooks_);
+  for (size_t i = 0; i < self->running_.size(); ++i) {
+    if (IterationEndHook* h = self->running_[i]) h->onIterationEnd();
+  }
+  self->running_.clear();
   // Destructors may defer more deletions; keep draining until quiet.
   while (!self->toDelete_.empty()) {
     auto batch = std::move(self->toDelete_);
     self->toDelete_.clear();
     batch.clear();
   }
+  if (self->idle_ && self->hooks_.empty()) uv_idle_stop(self->idle_);
 }
 
 void Loop::drainPosted() {

@@ -54,6 +54,7 @@ PeerLink::PeerLink(Loop& loop, uint64_t id, std::shared_ptr<const TlsContext> tl
       expect_(std::move(expect)), owner_(owner), opts_(opts), nextStream_(dialer ? 1 : 2), timer_(loop) {}
 
 PeerLink::~PeerLink() {
+  if (flushScheduled_) loop_.cancelIterationEnd(this);
   // Streams' polls go before their descriptors (Stream member order), the
   // link's poll before its socket.
   streams_.clear();
@@ -179,6 +180,19 @@ void PeerLink::queue(FrameType type, uint32_t stream, std::string_view payload) 
                                                            " bytes waiting)"));
   }
   appendFrame(out_, type, stream, payload);
+  scheduleFlush();
+}
+
+void PeerLink::scheduleFlush() {
+  // Streams read later in this iteration see the link congested at once.
+  if (backlog() > opts_.highWater) setCongested(true);
+  if (flushScheduled_) return;
+  flushScheduled_ = true;
+  loop_.atIterationEnd(this);
+}
+
+void PeerLink::onIterationEnd() {
+  flushScheduled_ = false;
   flush();
 }
 
@@ -506,7 +520,7 @@ void PeerLink::readStream(Stream& s) {
     out_.append(buf, static_cast<size_t>(n));
     s.sendCredit -= static_cast<uint64_t>(n);
     stats_.bytesOut += static_cast<uint64_t>(n);
-    flush();
+    scheduleFlush();
     return;
   }
   if (n == 0) {

@@ -1,7 +1,6 @@
 #include "kith/daemon/tunnel_broker.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -331,7 +330,6 @@ void TunnelBroker::linkUp(PeerLink& link) {
 
 void TunnelBroker::linkDown(PeerLink& link, const Status& why) {
   uint64_t id = link.id();
-  std::string machine = link.peer().machine;
   for (auto& [name, m] : machines_) {
     if (m.dialing == id) {
       m.dialing = 0;
@@ -358,7 +356,6 @@ void TunnelBroker::linkDown(PeerLink& link, const Status& why) {
     loop_.deferredDelete(std::move(it->second));
     links_.erase(it);
   }
-  (void)machine;
 }
 
 void TunnelBroker::openRequested(PeerLink& link, uint32_t stream, OpenPayload open) {
@@ -396,8 +393,6 @@ void TunnelBroker::openRequested(PeerLink& link, uint32_t stream, OpenPayload op
                        ++stats_.refusedHere;
                        return l->refuse(stream, st);
                      }
-                     int fl = ::fcntl(fd.get(), F_GETFL);
-                     if (fl >= 0) ::fcntl(fd.get(), F_SETFL, fl | O_NONBLOCK);
                      info.openedAt = systemClock().nowMicros();
                      if (l->accept(stream, std::move(fd))) {
                        ++stats_.acceptedHere;

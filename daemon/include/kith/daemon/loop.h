@@ -34,6 +34,17 @@ class DeferredDeletable {
   virtual ~DeferredDeletable() = default;
 };
 
+// Work an object wants done once, at the end of the loop iteration in which
+// it asked (Loop::atIterationEnd): e.g. a tunnel link sends every frame its
+// streams queued during one iteration as one TLS write and one send().
+class IterationEndHook {
+ public:
+  virtual void onIterationEnd() = 0;
+
+ protected:
+  ~IterationEndHook() = default;
+};
+
 class Loop {
  public:
   Loop();
@@ -60,6 +71,11 @@ class Loop {
   void runPosted() { drainPosted(); }
   // Destroys obj after the current iteration (loop thread only).
   void deferredDelete(std::unique_ptr<DeferredDeletable> obj);
+  // Calls hook->onIterationEnd() once at the end of this iteration (check
+  // phase; a hook asked for from a timer keeps the poll from blocking). The
+  // hook must cancelIterationEnd() before it is destroyed. Loop thread only.
+  void atIterationEnd(IterationEndHook* hook);
+  void cancelIterationEnd(IterationEndHook* hook);
   // Monotonic milliseconds, cached per iteration (uv_now).
   uint64_t nowMs() { return uv_now(loop_); }
 
@@ -67,15 +83,22 @@ class Loop {
   static void onAsync(uv_async_t* h);
   static void onCheck(uv_check_t* h);
   void drainPosted();
+  void keepPollShort();
 
   uv_loop_t* loop_;
   bool closed_ = false;
   int closeRc_ = 0;
   uv_async_t* async_;
   uv_check_t* check_;
+  // Active while deletions or hooks wait: makes the poll phase return at once, so the
+  // check phase that deletes runs this iteration without waking the loop
+  // through the async handle (a syscall pair and an extra iteration).
+  uv_idle_t* idle_;
   std::mutex mu_;
   std::vector<std::function<void()>> posted_;
   std::vector<std::unique_ptr<DeferredDeletable>> toDelete_;
+  std::vector<IterationEndHook*> hooks_;    // asked for this iteration
+  std::vector<IterationEndHook*> running_;  // being run now
 };
 
 // A one-shot or repeating timer.

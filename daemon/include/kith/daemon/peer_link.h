@@ -40,7 +40,7 @@
 
 namespace kith::daemon {
 
-class PeerLink : public DeferredDeletable {
+class PeerLink : public DeferredDeletable, private IterationEndHook {
  public:
   class Owner {
    public:
@@ -119,7 +119,11 @@ class PeerLink : public DeferredDeletable {
   void readLink();
   bool onFrame(const Frame& f);
   void flush();
+  // Frames queued during one loop iteration leave together, at its end: one
+  // TLS write and one send() for all of them (onIterationEnd).
   void queue(FrameType type, uint32_t stream, std::string_view payload);
+  void scheduleFlush();
+  void onIterationEnd() override;
   void armLink();
   void tick();
 
@@ -150,6 +154,7 @@ class PeerLink : public DeferredDeletable {
   std::string out_;         // plaintext frames not yet taken by TLS
   size_t outOff_ = 0;
   size_t inflight_ = 0;     // size of the write TLS asked us to repeat
+  bool flushScheduled_ = false;
   FrameDecoder decoder_;
   uint32_t nextStream_;
   std::unordered_map<uint32_t, std::unique_ptr<Stream>> streams_;

@@ -368,9 +368,7 @@ void LocalBroker::dialTarget(const Registration& dst, const StreamOrigin& origin
                     : st,
                 UniqueFd());
   }
-  uint64_t job = nextJob_++;
-  auto dial = std::make_unique<Dial>(loop_, std::move(fd).value(), [this, job, addr, origin, done](Status st, UniqueFd cfd) {
-    finishJob(job);
+  auto finished = [this, addr, origin, done](Status st, UniqueFd cfd) {
     Registration* d = registry_.findMutable(addr);
     if (st.isOk() && !d) st = Status(Code::kDestinationNotFound, addr + " deregistered");
     if (!st.isOk()) return done(Status(st.code(), st.message().rfind(addr, 0) == 0 ? st.message() : addr + ": " + st.message()), UniqueFd());
@@ -400,7 +398,21 @@ void LocalBroker::dialTarget(const Registration& dst, const StreamOrigin& origin
       }
     }
     done(Status::ok(), std::move(cfd));
-  });
+  };
+  // A loopback handshake is usually complete already: then no Dial (poll
+  // registration, timer, an iteration) is needed.
+  auto now = connectFinished(fd->get());
+  if (!now.isOk()) {
+    return done(Status(Code::kCannotConnect, addr + ": target " + dst.row.target + " " + now.status().message()),
+                UniqueFd());
+  }
+  if (*now) return finished(Status::ok(), std::move(fd).value());
+  uint64_t job = nextJob_++;
+  auto dial = std::make_unique<Dial>(loop_, std::move(fd).value(),
+                                     [this, job, finished](Status st, UniqueFd cfd) {
+                                       finishJob(job);
+                                       finished(std::move(st), std::move(cfd));
+                                     });
   Dial* raw = dial.get();
   jobs_[job] = std::move(dial);
   raw->start(timeoutMs);

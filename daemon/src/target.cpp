@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <netinet/tcp.h>
@@ -96,6 +97,18 @@ Result<UniqueFd> startConnect(const Target& t) {
     return Status(Code::kCannotConnect, std::string("refused: ") + std::strerror(errno));
   }
   return fd;
+}
+
+Result<bool> connectFinished(int fd) {
+  pollfd p{fd, POLLOUT, 0};
+  int n = ::poll(&p, 1, 0);
+  if (n < 0) return Status::internal(std::string("poll: ") + std::strerror(errno));
+  if (n == 0) return false;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) return Status(Code::kCannotConnect, std::string("refused: ") + std::strerror(err));
+  return true;
 }
 
 }  // namespace kith::daemon

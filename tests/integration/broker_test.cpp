@@ -122,6 +122,38 @@ BOOST_AUTO_TEST_CASE(each_connect_error_happens_for_its_reason) {
                                     {"mode", "carrier-pigeon"}})->json) == "BAD_REQUEST");
 }
 
+// Most loopback targets have finished their handshake when connect(2)
+// returns; one whose accept queue is full has not (the kernel drops the SYN),
+// and the daemon waits for it only as long as the connect's timeout.
+BOOST_AUTO_TEST_CASE(a_target_that_never_completes_the_handshake_is_cannot_connect_after_the_timeout) {
+  uint16_t port = 0;
+  auto lfd = tcpListener(&port);
+  BOOST_REQUIRE(listen(lfd.get(), 0) == 0);  // room for one waiting connection
+  kith::UniqueFd filler(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons(port);
+  BOOST_REQUIRE(::connect(filler.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  auto srv = client();
+  reg(srv, {{"name", "dev.full.f1.default"}, {"whitelist", {"dev.*.*.*.*"}},
+            {"target", "tcp:127.0.0.1:" + std::to_string(port)}});
+  auto cli = client();
+  auto c = reg(cli, {{"name", "dev.cli.c1.default"}});
+  auto r = cli.request({{"op", "connect"}, {"token", c["token"]}, {"destination", addr("dev.full.f1.default")},
+                        {"timeout_ms", 400}});
+  BOOST_REQUIRE(r.isOk());
+  BOOST_TEST(errorCode(r->json) == "CANNOT_CONNECT", r->json.dump());
+  BOOST_TEST(r->json["error"]["message"].get<std::string>().find("within the timeout") != std::string::npos,
+             r->json.dump());
+  // Once the queue has room the same target is reached.
+  kith::UniqueFd first(accept(lfd.get(), nullptr, nullptr));
+  BOOST_REQUIRE(first.valid());
+  BOOST_REQUIRE(listen(lfd.get(), 8) == 0);
+  auto ok = cli.request({{"op", "connect"}, {"token", c["token"]}, {"destination", addr("dev.full.f1.default")}});
+  BOOST_TEST(errorCode(ok->json) == "OK", ok->json.dump());
+}
+
 BOOST_AUTO_TEST_CASE(connect_with_an_expired_session_is_timeout) {
   WorkloadProcess w;
   BOOST_REQUIRE(w.start({daemon.apiSocket(),

@@ -30,4 +30,11 @@ struct Target {
 // immediate refusal is CANNOT_CONNECT with errno's reason; no socket is INTERNAL.
 Result<UniqueFd> startConnect(const Target& t);
 
+// Whether the connect started by startConnect has finished, asked without
+// waiting: true when connected, false when still in progress, CANNOT_CONNECT
+// when it failed. Targets are loopback (or Unix) sockets, whose handshake the
+// kernel has usually completed by the time connect(2) returns, so asking once
+// spares a poll registration and a loop iteration per stream.
+Result<bool> connectFinished(int fd);
+
 }  // namespace kith::daemon

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -84,19 +85,44 @@ void raiseFdLimit() {
   ::setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-int echoServer(const char* portFile) {
+// Writes all of buf to a non-blocking socket, waiting (up to a second at a
+// time) while it is full; gives up on an error.
+void writeAll(int fd, const char* buf, size_t n) {
+  for (size_t off = 0; off < n;) {
+    ssize_t w = ::write(fd, buf + off, n - off);
+    if (w < 0) {
+      if (errno != EAGAIN) return;
+      pollfd p{fd, POLLOUT, 0};
+      ::poll(&p, 1, 1000);
+      continue;
+    }
+    off += static_cast<size_t>(w);
+  }
+}
+
+// A non-blocking listener on 127.0.0.1:0 whose port goes to portFile, in a
+// new epoll set: returns the epoll descriptor (-1 on failure) and *listener.
+int listenLoopback(const char* portFile, int* listener) {
   raiseFdLimit();
   int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof sa;
-  if (::bind(l, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(l, 4096) != 0) return 1;
+  if (::bind(l, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(l, 4096) != 0) return -1;
   ::getsockname(l, reinterpret_cast<sockaddr*>(&sa), &len);
   std::ofstream(portFile) << ntohs(sa.sin_port) << "\n";
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{EPOLLIN, {.fd = l}};
   ::epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+  *listener = l;
+  return ep;
+}
+
+int echoServer(const char* portFile) {
+  int l = -1;
+  int ep = listenLoopback(portFile, &l);
+  if (ep < 0) return 1;
   std::vector<epoll_event> evs(256);
   char buf[65536];
   for (;;) {
@@ -120,18 +146,7 @@ int echoServer(const char* portFile) {
         continue;
       }
       // Echoes are small (rr, cps, hold): a blocking-ish write is fine.
-      for (ssize_t off = 0; off < r;) {
-        ssize_t w = ::write(fd, buf + off, static_cast<size_t>(r - off));
-        if (w < 0) {
-          if (errno == EAGAIN) {
-            pollfd p{fd, POLLOUT, 0};
-            ::poll(&p, 1, 1000);
-            continue;
-          }
-          break;
-        }
-        off += w;
-      }
+      writeAll(fd, buf, static_cast<size_t>(r));
     }
   }
 }
@@ -139,19 +154,10 @@ int echoServer(const char* portFile) {
 // Less work per connection and per message than any relay can do: what it
 // measures bounds from above what kith's daemons could reach on this machine.
 int relay(const char* portFile, const std::string& upstream) {
-  raiseFdLimit();
   sockaddr_in up = parseAddr(upstream);
-  int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  if (::bind(l, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(l, 4096) != 0) return 1;
-  ::getsockname(l, reinterpret_cast<sockaddr*>(&sa), &len);
-  std::ofstream(portFile) << ntohs(sa.sin_port) << "\n";
-  int ep = ::epoll_create1(EPOLL_CLOEXEC);
-  epoll_event ev{EPOLLIN, {.fd = l}};
-  ::epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+  int l = -1;
+  int ep = listenLoopback(portFile, &l);
+  if (ep < 0) return 1;
   std::vector<int> peer(1 << 20, -1);  // fd -> the other end of its pair
   std::vector<char> eof(1 << 20, 0);   // fd has read EOF
   std::vector<epoll_event> evs(256);
@@ -209,18 +215,7 @@ int relay(const char* portFile, const std::string& upstream) {
         }
         continue;
       }
-      for (ssize_t off = 0; off < r;) {
-        ssize_t w = ::write(peer[fd], buf + off, static_cast<size_t>(r - off));
-        if (w < 0) {
-          if (errno == EAGAIN) {
-            pollfd p{peer[fd], POLLOUT, 0};
-            ::poll(&p, 1, 1000);
-            continue;
-          }
-          break;
-        }
-        off += w;
-      }
+      writeAll(peer[fd], buf, static_cast<size_t>(r));
     }
   }
 }

@@ -20,15 +20,25 @@ int64_t nowMs() {
 }
 }  // namespace
 
-Result<TestClient> TestClient::connect(const std::string& path) {
-  TestClient c;
-  c.fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+int connectUnix(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
-  if (::connect(c.fd_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    return Status::fromErrno("connect " + path, errno);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    int err = errno;
+    ::close(fd);
+    errno = err;
+    return -1;
   }
+  return fd;
+}
+
+Result<TestClient> TestClient::connect(const std::string& path) {
+  TestClient c;
+  c.fd_.reset(connectUnix(path));
+  if (!c.fd_) return Status::fromErrno("connect " + path, errno);
   return c;
 }
 

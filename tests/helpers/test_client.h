@@ -14,6 +14,9 @@
 
 namespace kith::test {
 
+// A blocking connected AF_UNIX stream socket, or -1 with errno set.
+int connectUnix(const std::string& path);
+
 struct Message {
   nlohmann::json json;
   UniqueFd fd;  // set when the message said "fd": true

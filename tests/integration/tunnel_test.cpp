@@ -179,7 +179,20 @@ BOOST_AUTO_TEST_CASE(a_slow_reader_holds_the_daemons_memory_bounded) {
   int fd = r->fd.get();
   // Read a little, then stop reading while the server has ~200 MB to send.
   BOOST_REQUIRE_EQUAL(readN(fd, 1000).size(), 1000u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // time for buffers to fill
+  // The buffers fill until the writer is held back: wait for a's buffered
+  // bytes and b's backlog to stop moving (two equal samples in a row).
+  size_t lastBuffered = 0, lastBacklog = 0;
+  bool settled = waitFor([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    json la = mesh.streams("a")["links"], lb = mesh.streams("b")["links"];
+    if (la.size() != 1 || lb.size() != 1) return false;
+    size_t buffered = la[0]["buffered"].get<size_t>(), backlog = lb[0]["backlog"].get<size_t>();
+    bool same = buffered > 0 && buffered == lastBuffered && backlog == lastBacklog;
+    lastBuffered = buffered;
+    lastBacklog = backlog;
+    return same;
+  }, 15000);
+  BOOST_REQUIRE_MESSAGE(settled, "the buffers never stopped growing");
   auto links = mesh.streams("a")["links"];
   BOOST_REQUIRE_EQUAL(links.size(), 1u);
   // a holds at most one stream window (512 KiB) for the stream.

@@ -15,6 +15,11 @@
 # (goal kith >= 20x stunnel: stunnel handshakes per connection, kith opens a
 # stream on its standing link), and the daemons' memory per open stream with
 # 10,000 streams open. Rounds are interleaved across paths and medians taken.
+#
+# Two floors run beside them (request/response and connections/s only):
+# relay1 (client -> one minimal plaintext relay -> server) and relay2 (two of
+# them in a chain): no framing, no crypto, no policy — what this machine
+# allows any relay, and any two-daemon path, at best.
 set -u
 
 BUILD=${1:-build}

@@ -44,31 +44,12 @@ namespace {
 
 using nlohmann::json;
 
-std::string str(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return "-";
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
 
-int adminCall(const Globals& g, const json& req, json* out) {
-  try {
-    kith::Client c = openDaemon(g, /*fallbackToApi=*/false);
-    c.setTimeout(kReplyTimeoutMs);
-    std::string raw;
-    auto r = call(c, req, &raw);
-    if (!r) return kExitRefused;
-    if (g.json) std::printf("%s\n", raw.c_str());
-    *out = std::move(*r);
-    return kExitOk;
-  } catch (const kith::Error& e) {
-    return refused(e);
-  }
-}
 
 void printHost(const json& h) {
   std::printf("host      %s\nhost id   %s\nshort id  %s\nprimary   %s\nbackend   %s\nseqno     %s\n",
-              str(h, "name").c_str(), str(h, "host_id").c_str(), str(h, "short_id").c_str(),
-              str(h, "primary").c_str(), str(h, "backend").c_str(), str(h, "seqno").c_str());
+              cell(h, "name").c_str(), cell(h, "host_id").c_str(), cell(h, "short_id").c_str(),
+              cell(h, "primary").c_str(), cell(h, "backend").c_str(), cell(h, "seqno").c_str());
 }
 
 // --- probe over TLS -----------------------------------------------------------
@@ -252,11 +233,11 @@ int beacon(const Globals& g, const std::string& id, const std::string& atArg) {
   if (!answer) return kExitRefused;
   const json& r = answer->reply;
   if (!r.value("ok", false)) {
-    complain(str(r["error"], "code") + ": " + str(r["error"], "message"));
+    complain(cell(r["error"], "code") + ": " + cell(r["error"], "message"));
     return kExitRefused;
   }
   if (g.json) std::printf("%s\n", r.dump().c_str());
-  else std::printf("%s:%s\n", str(r, "hostname").c_str(), str(r, "port").c_str());
+  else std::printf("%s:%s\n", cell(r, "hostname").c_str(), cell(r, "port").c_str());
   return kExitOk;
 }
 
@@ -292,7 +273,7 @@ int issueClient(const Globals& g, const std::string& name, const std::string& us
     std::printf("%s\n", json({{"identity", r["identity"]}, {"host_id", r["host_id"]}, {"dir", out}}).dump().c_str());
   } else {
     std::printf("identity  %s\nwritten   %s/client.crt, %s/client.key (0600), %s/ca.crt\n",
-                str(r, "identity").c_str(), out.c_str(), out.c_str(), out.c_str());
+                cell(r, "identity").c_str(), out.c_str(), out.c_str(), out.c_str());
   }
   return kExitOk;
 }
@@ -355,31 +336,31 @@ Action setupHost(CLI::App* app, const Globals* g) {
       for (auto& l : r["chain"]) {
         std::string changes;
         for (auto& c : l["changes"]) {
-          std::string op = str(c, "op");
-          changes += " " + op + (op == "add" ? ":" + str(c, "role") : "") +
-                     (op == "alias" ? ":" + str(c, "primary").substr(0, 12) : ":" + str(c, "key").substr(0, 12));
+          std::string op = cell(c, "op");
+          changes += " " + op + (op == "add" ? ":" + cell(c, "role") : "") +
+                     (op == "alias" ? ":" + cell(c, "primary").substr(0, 12) : ":" + cell(c, "key").substr(0, 12));
         }
-        std::printf("  %3s  signer %s…%s\n", str(l, "seqno").c_str(), str(l, "signer").substr(0, 12).c_str(),
+        std::printf("  %3s  signer %s…%s\n", cell(l, "seqno").c_str(), cell(l, "signer").substr(0, 12).c_str(),
                     changes.c_str());
       }
-      std::printf("zone      probe %s user %s ttl %s\n", str(r["zone"], "probe").c_str(),
-                  str(r["zone"], "user").c_str(), str(r["zone"], "ttl").c_str());
+      std::printf("zone      probe %s user %s ttl %s\n", cell(r["zone"], "probe").c_str(),
+                  cell(r["zone"], "user").c_str(), cell(r["zone"], "ttl").c_str());
       return rc;
     }
     if (rotate->parsed()) {
       int rc = adminCall(*g, {{"op", "host.rotate"}, {"name", *name}, {"key", *key}}, &r);
       if (rc == kExitOk && !g->json) std::printf("%s: %s key rotated; hostchain at link %s\n", name->c_str(),
-                                                 key->c_str(), str(r, "seqno").c_str());
+                                                 key->c_str(), cell(r, "seqno").c_str());
       return rc;
     }
     if (list->parsed()) {
       int rc = adminCall(*g, {{"op", "host.list"}}, &r);
       if (rc != kExitOk || g->json) return rc;
-      std::printf("vhost listener: %s  probe listener: %s\n", str(r, "listen").c_str(),
-                  str(r, "probe_listen").c_str());
+      std::printf("vhost listener: %s  probe listener: %s\n", cell(r, "listen").c_str(),
+                  cell(r, "probe_listen").c_str());
       Table t({"HOST", "SHORT", "PRIMARY", "BACKEND", "HOST ID"});
       for (auto& h : r["hosts"]) {
-        t.add({str(h, "name"), str(h, "short_id"), str(h, "primary"), str(h, "backend"), str(h, "host_id")});
+        t.add({cell(h, "name"), cell(h, "short_id"), cell(h, "primary"), cell(h, "backend"), cell(h, "host_id")});
       }
       std::fputs(t.render().c_str(), stdout);
       return rc;

@@ -17,26 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string str(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return "-";
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
 
-int run(const Globals& g, const json& req, json* out) {
-  try {
-    kith::Client c = openDaemon(g, /*fallbackToApi=*/false);
-    c.setTimeout(kReplyTimeoutMs);
-    std::string raw;
-    auto r = call(c, req, &raw);
-    if (!r) return kExitRefused;
-    if (g.json) std::printf("%s\n", raw.c_str());
-    *out = std::move(*r);
-    return kExitOk;
-  } catch (const kith::Error& e) {
-    return refused(e);
-  }
-}
 
 Action setupVhost(CLI::App* app, const Globals* g) {
   app->require_subcommand(1);
@@ -59,25 +40,25 @@ Action setupVhost(CLI::App* app, const Globals* g) {
     if (add->parsed()) {
       json req = {{"op", "vhost.add"}, {"name", *name}, {"primary", *primary}};
       if (!backend->empty()) req["backend"] = *backend;
-      int rc = run(*g, req, &r);
+      int rc = adminCall(*g, req, &r);
       if (rc == kExitOk && !g->json) {
-        std::printf("vhost     %s\nhost id   %s\nshort id  %s\nprimary   %s\nbackend   %s\n", str(r, "name").c_str(),
-                    str(r, "host_id").c_str(), str(r, "short_id").c_str(), str(r, "primary").c_str(),
-                    str(r, "backend").c_str());
+        std::printf("vhost     %s\nhost id   %s\nshort id  %s\nprimary   %s\nbackend   %s\n", cell(r, "name").c_str(),
+                    cell(r, "host_id").c_str(), cell(r, "short_id").c_str(), cell(r, "primary").c_str(),
+                    cell(r, "backend").c_str());
       }
       return rc;
     }
     if (list->parsed()) {
-      int rc = run(*g, {{"op", "vhost.list"}}, &r);
+      int rc = adminCall(*g, {{"op", "vhost.list"}}, &r);
       if (rc != kExitOk || g->json) return rc;
       Table t({"VHOST", "SHORT", "PRIMARY", "BACKEND", "HOST ID"});
       for (auto& h : r["vhosts"]) {
-        t.add({str(h, "name"), str(h, "short_id"), str(h, "primary"), str(h, "backend"), str(h, "host_id")});
+        t.add({cell(h, "name"), cell(h, "short_id"), cell(h, "primary"), cell(h, "backend"), cell(h, "host_id")});
       }
       std::fputs(t.render().c_str(), stdout);
       return rc;
     }
-    int rc = run(*g, {{"op", "vhost.remove"}, {"name", *name}}, &r);
+    int rc = adminCall(*g, {{"op", "vhost.remove"}, {"name", *name}}, &r);
     if (rc == kExitOk && !g->json) std::printf("%s removed\n", name->c_str());
     return rc;
   };

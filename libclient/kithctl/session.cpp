@@ -63,4 +63,19 @@ std::optional<nlohmann::json> call(kith::Client& c, const nlohmann::json& reques
   return j;
 }
 
+int adminCall(const Globals& g, const nlohmann::json& request, nlohmann::json* out) {
+  try {
+    kith::Client c = openDaemon(g, /*fallbackToApi=*/false);
+    c.setTimeout(kReplyTimeoutMs);
+    std::string raw;
+    auto r = call(c, request, &raw);
+    if (!r) return kExitRefused;
+    if (g.json) std::printf("%s\n", raw.c_str());
+    *out = std::move(*r);
+    return kExitOk;
+  } catch (const kith::Error& e) {
+    return refused(e);
+  }
+}
+
 }  // namespace kith::kithctl

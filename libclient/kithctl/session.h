@@ -33,4 +33,9 @@ kith::Client openDaemon(const Globals& g, bool fallbackToApi, std::string* pathU
 std::optional<nlohmann::json> call(kith::Client& c, const nlohmann::json& request,
                                    std::string* raw = nullptr);
 
+// One request on admin.sock (no api.sock fallback) with the usual timeout:
+// kExitOk with the reply in *out (and printed raw under --json), or the
+// refusal already printed and kExitRefused.
+int adminCall(const Globals& g, const nlohmann::json& request, nlohmann::json* out);
+
 }  // namespace kith::kithctl

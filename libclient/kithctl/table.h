@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace kith::kithctl {
 
 class Table {
@@ -18,5 +20,13 @@ class Table {
  private:
   std::vector<std::vector<std::string>> rows_;
 };
+
+// A reply field as table text: strings as they are, other values as JSON,
+// "-" when missing or null.
+inline std::string cell(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return "-";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
 
 }  // namespace kith::kithctl

@@ -263,6 +263,15 @@ int catchUpPhase(int64_t total) {
               perRecordB, bytes);
   std::printf("%-44s %8.0f B    (RSS %ld KiB vs %ld KiB for a fresh daemon)\n", "RSS per replicated record",
               static_cast<double>(rss - baseRss) * 1024.0 / static_cast<double>(total), rss, baseRss);
+  {
+    json st = mesh.adminReq("fresh", {{"op", "status"}});
+    json r = st.contains("replication") && st["replication"].is_object() ? st["replication"] : json::object();
+    std::printf("%-44s %8llu      (stored %llu, duplicates %llu, rejected %llu; transport send_dropped %llu, unverified_dropped %llu)\n",
+                "records received by the fresh daemon", r.value("received", 0ull), r.value("stored", 0ull),
+                r.value("replayed", 0ull), r.value("rejected", 0ull),
+                r.contains("transport") && r["transport"].is_object() ? r["transport"].value("send_dropped", 0ull) : 0ull,
+                r.contains("transport") && r["transport"].is_object() ? r["transport"].value("unverified_dropped", 0ull) : 0ull);
+  }
   std::printf("%-44s %8.0f /s   (%lld registrations on the source)\n", "source: durable registrations", load.perSecond(),
               static_cast<long long>(load.acked));
   b->stop();

@@ -387,7 +387,7 @@ void Replicator::onHello(const std::string& machine, const rep::Message& m) {
   }
   forward(machine, std::move(fresh));
   // (Re)connected: pull what we miss.
-  if (pullNow(machine)) (void)transport_->send(machine, pullMessage());
+  if (pullNow(machine, /*onHello=*/true)) (void)transport_->send(machine, pullMessage());
 }
 
 void Replicator::forward(const std::string& from, std::vector<Fresh> fresh) {
@@ -659,7 +659,19 @@ json Replicator::statsJson() const {
           {"pulls", stats_.pulls},
           {"pulls_skipped", stats_.pullsSkipped},
           {"zone_resends", stats_.zoneResends},
-          {"rejected_by_reason", verifier_.rejected()}};
+          {"rejected_by_reason", verifier_.rejected()},
+          {"transport", transportStatsJson()}};
+}
+
+json Replicator::transportStatsJson() const {
+  if (!transport_) return nullptr;
+  rep::TransportStats t = transport_->stats();
+  return {{"messages_in", t.messages_in},
+          {"messages_out", t.messages_out},
+          {"send_dropped", t.send_dropped},
+          {"unverified_dropped", t.unverified_dropped},
+          {"malformed", t.malformed_total},
+          {"hello_rejected", t.hello_rejected}};
 }
 
 }  // namespace kith::daemon

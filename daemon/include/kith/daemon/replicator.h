@@ -102,6 +102,8 @@ class Replicator {
   nlohmann::json peersJson() const;
   nlohmann::json recordsJson() const;
   nlohmann::json statsJson() const;
+  // The transport's counters (send_dropped, unverified_dropped, ...).
+  nlohmann::json transportStatsJson() const;
 
  private:
   Replicator(Loop& loop, Store& store, Registry& registry, const identity::SigningKey& nodeKey,
@@ -142,8 +144,9 @@ class Replicator {
   void antiEntropy();
   static RemoteWorkload remoteOf(const replication::Record& r);
   std::string brokerValue() const { return opts_.brokerEndpoint.empty() ? "-" : opts_.brokerEndpoint; }
-  // Whether to PULL from `machine` now (and if so, counts it).
-  bool pullNow(const std::string& machine);
+  // Whether to PULL from `machine` now (and if so, counts it); `onHello`:
+  // asked because a HELLO of it verified.
+  bool pullNow(const std::string& machine, bool onHello = false);
   // A peer's deleg now names another key: re-dial it with that key.
   void redialOnNewKey(const replication::Record& deleg, const std::optional<replication::Record>& previous);
   void reap();

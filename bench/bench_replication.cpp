@@ -59,6 +59,15 @@ int sh(const std::string& cmd, std::string* out = nullptr) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+// The 1-minute load average (/proc/loadavg): printed with every figure, the
+// machine is shared.
+std::string loadAverage() {
+  std::ifstream f("/proc/loadavg");
+  std::string one;
+  f >> one;
+  return one.empty() ? "?" : one;
+}
+
 struct Mesh {
   BenchDir dir;
   std::string bin = selfDir();
@@ -178,6 +187,7 @@ int latencyPhase(int daemons, int regs) {
   if (!reg.isOk()) return 1;
   std::vector<double> lat;
   int lost = 0;
+  std::string loadAt = loadAverage();
   for (int i = 0; i < regs; ++i) {
     std::string address = "bench.lat.r" + std::to_string(i) + ".default." + names[0];
     auto t0 = Clock::now();
@@ -214,6 +224,7 @@ int latencyPhase(int daemons, int regs) {
     else lat.push_back(worst);
   }
   bool pass = lost == 0 && pct(lat, 0.99) <= 50;
+  std::printf("%-44s %8s -> %s\n", "load average (1 min) during the samples", loadAt.c_str(), loadAverage().c_str());
   std::printf("%-44s %8.1f ms\n", "register -> visible on all, p50", pct(lat, 0.5));
   std::printf("%-44s %8.1f ms   goal <= 50 ms: %s\n", "register -> visible on all, p99", pct(lat, 0.99),
               pass ? "PASS" : "FAIL");
@@ -246,6 +257,7 @@ int catchUpPhase(int64_t total) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   long baseRss = base->rssKiB();
   base->stop();
+  std::string loadAt = loadAverage();
   auto t0 = Clock::now();
   KithdProcess* b = mesh.start("fresh");
   if (!b) return 1;
@@ -258,6 +270,7 @@ int catchUpPhase(int64_t total) {
   std::printf("%-44s %8.0f ms   goal <= 2000 ms: %s   (%lld records held by the source, daemon start %.0f ms)\n",
               "catch-up of a fresh daemon", ms, done && ms <= 2000 ? "PASS" : "FAIL",
               static_cast<long long>(want), startMs);
+  std::printf("%-44s %8s -> %s\n", "load average (1 min) during the catch-up", loadAt.c_str(), loadAverage().c_str());
   if (!done) std::printf("  (it held %llu records at the deadline)\n", static_cast<unsigned long long>(mesh.records("fresh")));
   std::printf("%-44s %8.0f B    (%lld B received on its TCP connections, ss -ti)\n", "bytes on the wire per record",
               perRecordB, bytes);
@@ -271,6 +284,10 @@ int catchUpPhase(int64_t total) {
                 r.value("replayed", 0ull), r.value("rejected", 0ull),
                 r.contains("transport") && r["transport"].is_object() ? r["transport"].value("send_dropped", 0ull) : 0ull,
                 r.contains("transport") && r["transport"].is_object() ? r["transport"].value("unverified_dropped", 0ull) : 0ull);
+  }
+  if (std::getenv("KITH_BENCH_DEBUG")) {
+    std::fprintf(stderr, "fresh: %s\nsrc: %s\n", mesh.adminReq("fresh", {{"op", "status"}})["replication"].dump().c_str(),
+                 mesh.adminReq("src", {{"op", "status"}})["replication"].dump().c_str());
   }
   std::printf("%-44s %8.0f /s   (%lld registrations on the source)\n", "source: durable registrations", load.perSecond(),
               static_cast<long long>(load.acked));

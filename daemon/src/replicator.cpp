@@ -87,6 +87,7 @@ Result<std::unique_ptr<Replicator>> Replicator::create(Loop& loop, Store& store,
     return Status::config("the deleg record is for another machine or key");
   }
   r->records_.offer(*deleg);
+  r->pool_ = std::make_unique<rep::SignaturePool>();
   KITH_RETURN_IF_ERROR(r->restore());
   // Per-origin seq: never below what we published before, and time-based so a
   // lost database cannot make us reuse seqs that peers still hold.
@@ -119,6 +120,8 @@ void Replicator::stop() {
   antiEntropyTimer_.stop();
   reapTimer_.stop();
   if (transport_) transport_->stop();
+  pool_.reset();  // joins its workers; their late verdicts find alive_ false
+  batches_.clear();
   for (auto& [seq, w] : waits_) {
     if (w.timer) w.timer->stop();
   }
@@ -344,7 +347,7 @@ void Replicator::onEvent(rep::Event ev) {
   switch (ev.kind) {
     case K::kMessage:
       if (ev.message.type == rep::kHello) onHello(ev.machine, ev.message);
-      else if (ev.message.type == rep::kRecords) onRecords(ev.machine, ev.message);
+      else if (ev.message.type == rep::kRecords) onRecords(ev.machine, std::move(ev.message));
       else if (ev.message.type == rep::kPull) onPull(ev.machine, ev.message);
       else if (ev.message.type == rep::kAck) onAck(ev.machine, ev.message);
       break;
@@ -417,18 +420,48 @@ void Replicator::forward(const std::string& from, std::vector<Fresh> fresh) {
   }
 }
 
-void Replicator::onRecords(const std::string& machine, const rep::Message& m) {
+void Replicator::onRecords(const std::string& machine, rep::Message m) {
   lastRecordsFrom_[machine] = loop_.nowMs();
+  auto b = std::make_shared<Batch>();
+  b->machine = machine;
+  b->message = std::move(m);
+  batches_.push_back(std::move(b));
+  prepareBatches();
+  drainBatches();
+}
+
+bool Replicator::bringsNewDeleg(const rep::Message& m) const {
+  for (const auto& f : m.frames) {
+    if (f.find(" deleg ") == std::string::npos) continue;
+    auto parsed = rep::parseSigned(f);
+    if (!parsed.isOk() || parsed->objtype != rep::ObjType::kDeleg) continue;  // rejected in its turn
+    const rep::Record* held = verifier_.deleg(parsed->subject);
+    if (held == nullptr || !held->sameAs(*parsed)) return true;
+  }
+  return false;
+}
+
+void Replicator::prepareBatches() {
+  // In order; a batch with a new deleg waits until every batch ahead of it
+  // is concluded (their records are judged by the delegs before it).
+  for (size_t i = 0; i < batches_.size(); ++i) {
+    auto& b = batches_[i];
+    if (b->prepared) continue;
+    if (i > 0 && bringsNewDeleg(b->message)) return;
+    prepare(b);
+  }
+}
+
+void Replicator::prepare(const std::shared_ptr<Batch>& b) {
   int64_t t = now();
-  rep::Message ack{std::string(rep::kAck), {}};
-  std::vector<Fresh> fresh;
-  std::vector<rep::Record> toStore;
+  b->ack = rep::Message{std::string(rep::kAck), {}};
   // Delegs first, so records of a newly learned zone verify in the same batch.
   std::vector<const std::string*> order;
-  for (const auto& f : m.frames) {
+  for (const auto& f : b->message.frames) {
     if (f.find(" deleg ") != std::string::npos) order.insert(order.begin(), &f);
     else order.push_back(&f);
   }
+  b->items.reserve(order.size());
   for (const std::string* line : order) {
     ++stats_.received;
     auto parsed = rep::parseSigned(*line);
@@ -440,30 +473,98 @@ void Replicator::onRecords(const std::string& machine, const rep::Message& m) {
     auto outcome = records_.classify(*parsed);
     if (outcome == rep::RecordSet::Outcome::kReplayed || outcome == rep::RecordSet::Outcome::kRolledBack) {
       (outcome == rep::RecordSet::Outcome::kReplayed ? stats_.replayed : stats_.rolledBack)++;
-      ack.frames.push_back(json{{"zone", parsed->zone}, {"seq", parsed->seq}}.dump());
+      b->ack.frames.push_back(json{{"zone", parsed->zone}, {"seq", parsed->seq}}.dump());
       continue;
     }
-    Status st = parsed->objtype == rep::ObjType::kDeleg ? verifier_.addDeleg(*parsed, t)
-                                                        : verifier_.verify(*parsed, t);
-    if (!st.isOk()) {
-      ++stats_.rejected;
-      log::debug(kMod, "record rejected", {{"from", machine}, {"error", st.message()}});
+    if (parsed->objtype == rep::ObjType::kDeleg) {
+      if (Status st = verifier_.addDeleg(*parsed, t); !st.isOk()) {
+        ++stats_.rejected;
+        log::debug(kMod, "record rejected", {{"from", b->machine}, {"error", st.message()}});
+        continue;
+      }
+      b->items.push_back({std::move(parsed).value(), -1});
       continue;
+    }
+    rep::SignatureCheck check;
+    if (Status st = verifier_.precheck(*parsed, &check); !st.isOk()) {
+      ++stats_.rejected;
+      log::debug(kMod, "record rejected", {{"from", b->machine}, {"error", st.message()}});
+      continue;
+    }
+    b->items.push_back({std::move(parsed).value(), static_cast<int>(b->checks.size())});
+    b->checks.push_back(std::move(check));
+  }
+  b->prepared = true;
+  b->message.frames.clear();
+  b->message.frames.shrink_to_fit();
+  // A push of a few records at the head of the queue is checked here: a hop
+  // to a worker and back would cost more than the checks.
+  constexpr size_t kInlineChecks = 8;
+  if (b->checks.size() <= kInlineChecks && batches_.front() == b) {
+    b->valid.resize(b->checks.size());
+    for (size_t i = 0; i < b->checks.size(); ++i) b->valid[i] = b->checks[i].valid() ? 1 : 0;
+    stats_.checkedInline += b->checks.size();
+    b->ready = true;
+    return;
+  }
+  stats_.checkedInPool += b->checks.size();
+  std::weak_ptr<bool> alive = alive_;
+  pool_->check(b->checks, [this, alive, b](std::vector<uint8_t> valid) {
+    // A worker thread: hop to the loop.
+    loop_.post([this, alive, b, valid = std::move(valid)]() mutable {
+      auto a = alive.lock();
+      if (!a || !*a) return;
+      b->valid = std::move(valid);
+      b->ready = true;
+      drainBatches();
+    });
+  });
+}
+
+void Replicator::drainBatches() {
+  while (!batches_.empty() && batches_.front()->ready) {
+    std::shared_ptr<Batch> b = std::move(batches_.front());
+    batches_.pop_front();
+    finish(*b);
+    prepareBatches();
+  }
+}
+
+void Replicator::finish(Batch& b) {
+  int64_t t = now();
+  std::vector<Fresh> fresh;
+  std::vector<rep::Record> toStore;
+  for (auto& item : b.items) {
+    if (item.check >= 0) {
+      auto i = static_cast<size_t>(item.check);
+      Status st = verifier_.conclude(item.record, b.checks[i], i < b.valid.size() && b.valid[i] != 0, t);
+      if (!st.isOk()) {
+        ++stats_.rejected;
+        log::debug(kMod, "record rejected", {{"from", b.machine}, {"error", st.message()}});
+        continue;
+      }
     }
     std::optional<rep::Record> prev;
-    records_.offer(*parsed, &prev);
+    auto outcome = records_.offer(item.record, &prev);
+    if (outcome == rep::RecordSet::Outcome::kReplayed || outcome == rep::RecordSet::Outcome::kRolledBack) {
+      // A batch ahead of this one brought it (or a newer one) meanwhile.
+      (outcome == rep::RecordSet::Outcome::kReplayed ? stats_.replayed : stats_.rolledBack)++;
+      b.ack.frames.push_back(json{{"zone", item.record.zone}, {"seq", item.record.seq}}.dump());
+      continue;
+    }
     ++stats_.stored;
-    toStore.push_back(*parsed);
-    absorb(*parsed, prev, true);
-    ack.frames.push_back(json{{"zone", parsed->zone}, {"seq", parsed->seq}}.dump());
-    fresh.push_back({parsed->zone, parsed->line, parsed->objtype == rep::ObjType::kDeleg});
+    absorb(item.record, prev, true);
+    b.ack.frames.push_back(json{{"zone", item.record.zone}, {"seq", item.record.seq}}.dump());
+    fresh.push_back({item.record.zone, item.record.line, item.record.objtype == rep::ObjType::kDeleg});
+    toStore.push_back(std::move(item.record));
   }
+  const std::string& machine = b.machine;
   // ACK means "stored": it leaves when the batch's last write has committed
   // (the store commits in order), so a sender's replicate_wait_ms reports
   // copies that survive a crash of this daemon.
   std::function<void()> sendAck;
-  if (!ack.frames.empty()) {
-    sendAck = [this, alive = std::weak_ptr<bool>(alive_), machine, ack = std::move(ack)]() mutable {
+  if (!b.ack.frames.empty()) {
+    sendAck = [this, alive = std::weak_ptr<bool>(alive_), machine, ack = std::move(b.ack)]() mutable {
       auto a = alive.lock();
       if (a && *a && transport_) (void)transport_->send(machine, std::move(ack));
     };
@@ -631,7 +732,7 @@ json Replicator::peersJson() const {
                     {"rtt_ms", p.rttMs},
                     {"links", p.links},
                     {"encrypted", p.encrypted},
-                    {"records", records_.byZone(p.machine).size()},
+                    {"records", records_.zoneSize(p.machine)},
                     {"messages_in", p.messagesIn},
                     {"messages_out", p.messagesOut}});
   }
@@ -658,6 +759,9 @@ json Replicator::statsJson() const {
           {"acks", stats_.acks},
           {"pulls", stats_.pulls},
           {"pulls_skipped", stats_.pullsSkipped},
+          {"signatures_checked_inline", stats_.checkedInline},
+          {"signatures_checked_in_pool", stats_.checkedInPool},
+          {"verify_threads", pool_ ? pool_->threads() : 0},
           {"zone_resends", stats_.zoneResends},
           {"rejected_by_reason", verifier_.rejected()},
           {"transport", transportStatsJson()}};

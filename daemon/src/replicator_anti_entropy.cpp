@@ -92,7 +92,12 @@ bool Replicator::pullNow(const std::string& machine, bool onHello) {
   uint64_t nowMs = loop_.nowMs();
   auto rec = lastRecordsFrom_.find(machine);
   auto pulled = lastPullTo_.find(machine);
-  bool busy = rec != lastRecordsFrom_.end() && nowMs - rec->second < static_cast<uint64_t>(opts_.antiEntropyMs);
+  // Its RECORDS still being verified count as arriving: the vector we would
+  // send lacks them, so the answer would be every one of them again.
+  bool verifying = std::any_of(batches_.begin(), batches_.end(),
+                               [&](const std::shared_ptr<Batch>& b) { return b->machine == machine; });
+  bool busy = verifying ||
+              (rec != lastRecordsFrom_.end() && nowMs - rec->second < static_cast<uint64_t>(opts_.antiEntropyMs));
   bool recent = pulled != lastPullTo_.end() && nowMs - pulled->second < kMaxPullGapMs;
   // A new link pair verifies two HELLOs within milliseconds (we dial the
   // peer, it dials us back): the second would PULL the same vector again

@@ -53,6 +53,12 @@ bool dialableEndpoint(const std::string& ep) {
   return port >= 1 && port <= 65535;
 }
 
+// One ACK frame. Only the sender's own records are ACKed: a sender waits for
+// the ACKs of what it published (onAck ignores other zones), and in a full
+// mesh every record arrives forwarded by each other peer too — ACKing those
+// doubled the messages of each registration for nothing.
+std::string ackFrame(const rep::Record& r) { return json{{"zone", r.zone}, {"seq", r.seq}}.dump(); }
+
 std::string targetKindOf(const WorkloadRow& row) {
   if (row.target.empty()) return "listen";
   return row.target.rfind("unix:", 0) == 0 ? "unix" : "tcp";
@@ -473,7 +479,7 @@ void Replicator::prepare(const std::shared_ptr<Batch>& b) {
     auto outcome = records_.classify(*parsed);
     if (outcome == rep::RecordSet::Outcome::kReplayed || outcome == rep::RecordSet::Outcome::kRolledBack) {
       (outcome == rep::RecordSet::Outcome::kReplayed ? stats_.replayed : stats_.rolledBack)++;
-      b->ack.frames.push_back(json{{"zone", parsed->zone}, {"seq", parsed->seq}}.dump());
+      if (parsed->zone == b->machine) b->ack.frames.push_back(ackFrame(*parsed));
       continue;
     }
     if (parsed->objtype == rep::ObjType::kDeleg) {
@@ -549,12 +555,12 @@ void Replicator::finish(Batch& b) {
     if (outcome == rep::RecordSet::Outcome::kReplayed || outcome == rep::RecordSet::Outcome::kRolledBack) {
       // A batch ahead of this one brought it (or a newer one) meanwhile.
       (outcome == rep::RecordSet::Outcome::kReplayed ? stats_.replayed : stats_.rolledBack)++;
-      b.ack.frames.push_back(json{{"zone", item.record.zone}, {"seq", item.record.seq}}.dump());
+      if (item.record.zone == b.machine) b.ack.frames.push_back(ackFrame(item.record));
       continue;
     }
     ++stats_.stored;
     absorb(item.record, prev, true);
-    b.ack.frames.push_back(json{{"zone", item.record.zone}, {"seq", item.record.seq}}.dump());
+    if (item.record.zone == b.machine) b.ack.frames.push_back(ackFrame(item.record));
     fresh.push_back({item.record.zone, item.record.line, item.record.objtype == rep::ObjType::kDeleg});
     toStore.push_back(std::move(item.record));
   }

@@ -19,6 +19,7 @@
 #include <functional>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -66,6 +67,26 @@ std::string loadAverage() {
   std::string one;
   f >> one;
   return one.empty() ? "?" : one;
+}
+
+// CPU seconds (user + system, all threads) a process has used so far.
+double cpuSeconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  size_t paren = all.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::vector<std::string> fields;
+  size_t pos = paren + 2;
+  while (pos < all.size()) {
+    size_t sp = all.find(' ', pos);
+    if (sp == std::string::npos) sp = all.size();
+    fields.push_back(all.substr(pos, sp - pos));
+    pos = sp + 1;
+  }
+  // fields[0] is field 3 (state): utime is field 14, stime field 15.
+  if (fields.size() < 13) return -1;
+  return static_cast<double>(std::atoll(fields[11].c_str()) + std::atoll(fields[12].c_str())) /
+         static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 struct Mesh {
@@ -258,12 +279,14 @@ int catchUpPhase(int64_t total) {
   long baseRss = base->rssKiB();
   base->stop();
   std::string loadAt = loadAverage();
+  double srcCpu0 = cpuSeconds(a->pid());
   auto t0 = Clock::now();
   KithdProcess* b = mesh.start("fresh");
   if (!b) return 1;
   double startMs = msSince(t0);
   bool done = waitUntil([&] { return mesh.records("fresh") >= want; }, 120000);
   double ms = msSince(t0);
+  double freshCpu = cpuSeconds(b->pid()), srcCpu = cpuSeconds(a->pid()) - srcCpu0;
   long long bytes = tcpBytesReceived(b->pid());
   long rss = b->rssKiB();
   double perRecordB = bytes > 0 ? static_cast<double>(bytes) / static_cast<double>(total) : -1;
@@ -271,6 +294,8 @@ int catchUpPhase(int64_t total) {
               "catch-up of a fresh daemon", ms, done && ms <= 2000 ? "PASS" : "FAIL",
               static_cast<long long>(want), startMs);
   std::printf("%-44s %8s -> %s\n", "load average (1 min) during the catch-up", loadAt.c_str(), loadAverage().c_str());
+  std::printf("%-44s %8.2f s    (the source daemon meanwhile: %.2f s; %ld CPUs)\n",
+              "CPU used by the fresh daemon (user + sys)", freshCpu, srcCpu, ::sysconf(_SC_NPROCESSORS_ONLN));
   if (!done) std::printf("  (it held %llu records at the deadline)\n", static_cast<unsigned long long>(mesh.records("fresh")));
   std::printf("%-44s %8.0f B    (%lld B received on its TCP connections, ss -ti)\n", "bytes on the wire per record",
               perRecordB, bytes);

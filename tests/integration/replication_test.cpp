@@ -130,9 +130,13 @@ BOOST_AUTO_TEST_CASE(a_fresh_daemon_receives_each_record_once) {
   }, 20000));
   mesh.start("b");  // seeded with a
   Mesh::json st;
+  auto settled = [](const Mesh::json& r) {  // every batch received is concluded
+    return r.value("received", uint64_t{0}) == r.value("stored", uint64_t{0}) + r.value("replayed", uint64_t{0}) +
+                                                   r.value("rolled_back", uint64_t{0}) + r.value("rejected", uint64_t{0});
+  };
   BOOST_REQUIRE(waitFor([&] {
     st = mesh.status("b")["replication"];
-    return st.value("records", uint64_t{0}) >= held;
+    return st.value("records", uint64_t{0}) >= held && settled(st);
   }, 30000));
   const uint64_t received = st["received"], stored = st["stored"], replayed = st["replayed"];
   BOOST_TEST(stored >= kRegistered, st.dump());

@@ -19,6 +19,7 @@
 #include <functional>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -57,6 +58,35 @@ int sh(const std::string& cmd, std::string* out = nullptr) {
   }
   int st = ::pclose(p);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+// The 1-minute load average (/proc/loadavg): printed with every figure, the
+// machine is shared.
+std::string loadAverage() {
+  std::ifstream f("/proc/loadavg");
+  std::string one;
+  f >> one;
+  return one.empty() ? "?" : one;
+}
+
+// CPU seconds (user + system, all threads) a process has used so far.
+double cpuSeconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  size_t paren = all.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::vector<std::string> fields;
+  size_t pos = paren + 2;
+  while (pos < all.size()) {
+    size_t sp = all.find(' ', pos);
+    if (sp == std::string::npos) sp = all.size();
+    fields.push_back(all.substr(pos, sp - pos));
+    pos = sp + 1;
+  }
+  // fields[0] is field 3 (state): utime is field 14, stime field 15.
+  if (fields.size() < 13) return -1;
+  return static_cast<double>(std::atoll(fields[11].c_str()) + std::atoll(fields[12].c_str())) /
+         static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 struct Mesh {
@@ -178,6 +208,7 @@ int latencyPhase(int daemons, int regs) {
   if (!reg.isOk()) return 1;
   std::vector<double> lat;
   int lost = 0;
+  std::string loadAt = loadAverage();
   for (int i = 0; i < regs; ++i) {
     std::string address = "bench.lat.r" + std::to_string(i) + ".default." + names[0];
     auto t0 = Clock::now();
@@ -214,6 +245,7 @@ int latencyPhase(int daemons, int regs) {
     else lat.push_back(worst);
   }
   bool pass = lost == 0 && pct(lat, 0.99) <= 50;
+  std::printf("%-44s %8s -> %s\n", "load average (1 min) during the samples", loadAt.c_str(), loadAverage().c_str());
   std::printf("%-44s %8.1f ms\n", "register -> visible on all, p50", pct(lat, 0.5));
   std::printf("%-44s %8.1f ms   goal <= 50 ms: %s\n", "register -> visible on all, p99", pct(lat, 0.99),
               pass ? "PASS" : "FAIL");
@@ -246,23 +278,42 @@ int catchUpPhase(int64_t total) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   long baseRss = base->rssKiB();
   base->stop();
+  std::string loadAt = loadAverage();
+  double srcCpu0 = cpuSeconds(a->pid());
   auto t0 = Clock::now();
   KithdProcess* b = mesh.start("fresh");
   if (!b) return 1;
   double startMs = msSince(t0);
   bool done = waitUntil([&] { return mesh.records("fresh") >= want; }, 120000);
   double ms = msSince(t0);
+  double freshCpu = cpuSeconds(b->pid()), srcCpu = cpuSeconds(a->pid()) - srcCpu0;
   long long bytes = tcpBytesReceived(b->pid());
   long rss = b->rssKiB();
   double perRecordB = bytes > 0 ? static_cast<double>(bytes) / static_cast<double>(total) : -1;
   std::printf("%-44s %8.0f ms   goal <= 2000 ms: %s   (%lld records held by the source, daemon start %.0f ms)\n",
               "catch-up of a fresh daemon", ms, done && ms <= 2000 ? "PASS" : "FAIL",
               static_cast<long long>(want), startMs);
+  std::printf("%-44s %8s -> %s\n", "load average (1 min) during the catch-up", loadAt.c_str(), loadAverage().c_str());
+  std::printf("%-44s %8.2f s    (the source daemon meanwhile: %.2f s; %ld CPUs)\n",
+              "CPU used by the fresh daemon (user + sys)", freshCpu, srcCpu, ::sysconf(_SC_NPROCESSORS_ONLN));
   if (!done) std::printf("  (it held %llu records at the deadline)\n", static_cast<unsigned long long>(mesh.records("fresh")));
   std::printf("%-44s %8.0f B    (%lld B received on its TCP connections, ss -ti)\n", "bytes on the wire per record",
               perRecordB, bytes);
   std::printf("%-44s %8.0f B    (RSS %ld KiB vs %ld KiB for a fresh daemon)\n", "RSS per replicated record",
               static_cast<double>(rss - baseRss) * 1024.0 / static_cast<double>(total), rss, baseRss);
+  {
+    json st = mesh.adminReq("fresh", {{"op", "status"}});
+    json r = st.contains("replication") && st["replication"].is_object() ? st["replication"] : json::object();
+    std::printf("%-44s %8llu      (stored %llu, duplicates %llu, rejected %llu; transport send_dropped %llu, unverified_dropped %llu)\n",
+                "records received by the fresh daemon", r.value("received", 0ull), r.value("stored", 0ull),
+                r.value("replayed", 0ull), r.value("rejected", 0ull),
+                r.contains("transport") && r["transport"].is_object() ? r["transport"].value("send_dropped", 0ull) : 0ull,
+                r.contains("transport") && r["transport"].is_object() ? r["transport"].value("unverified_dropped", 0ull) : 0ull);
+  }
+  if (std::getenv("KITH_BENCH_DEBUG")) {
+    std::fprintf(stderr, "fresh: %s\nsrc: %s\n", mesh.adminReq("fresh", {{"op", "status"}})["replication"].dump().c_str(),
+                 mesh.adminReq("src", {{"op", "status"}})["replication"].dump().c_str());
+  }
   std::printf("%-44s %8.0f /s   (%lld registrations on the source)\n", "source: durable registrations", load.perSecond(),
               static_cast<long long>(load.acked));
   b->stop();

@@ -87,6 +87,7 @@ Result<std::unique_ptr<Replicator>> Replicator::create(Loop& loop, Store& store,
     return Status::config("the deleg record is for another machine or key");
   }
   r->records_.offer(*deleg);
+  r->pool_ = std::make_unique<rep::SignaturePool>();
   KITH_RETURN_IF_ERROR(r->restore());
   // Per-origin seq: never below what we published before, and time-based so a
   // lost database cannot make us reuse seqs that peers still hold.
@@ -119,6 +120,8 @@ void Replicator::stop() {
   antiEntropyTimer_.stop();
   reapTimer_.stop();
   if (transport_) transport_->stop();
+  pool_.reset();  // joins its workers; their late verdicts find alive_ false
+  batches_.clear();
   for (auto& [seq, w] : waits_) {
     if (w.timer) w.timer->stop();
   }
@@ -344,7 +347,7 @@ void Replicator::onEvent(rep::Event ev) {
   switch (ev.kind) {
     case K::kMessage:
       if (ev.message.type == rep::kHello) onHello(ev.machine, ev.message);
-      else if (ev.message.type == rep::kRecords) onRecords(ev.machine, ev.message);
+      else if (ev.message.type == rep::kRecords) onRecords(ev.machine, std::move(ev.message));
       else if (ev.message.type == rep::kPull) onPull(ev.machine, ev.message);
       else if (ev.message.type == rep::kAck) onAck(ev.machine, ev.message);
       break;
@@ -387,7 +390,7 @@ void Replicator::onHello(const std::string& machine, const rep::Message& m) {
   }
   forward(machine, std::move(fresh));
   // (Re)connected: pull what we miss.
-  if (pullNow(machine)) (void)transport_->send(machine, pullMessage());
+  if (pullNow(machine, /*onHello=*/true)) (void)transport_->send(machine, pullMessage());
 }
 
 void Replicator::forward(const std::string& from, std::vector<Fresh> fresh) {
@@ -415,67 +418,6 @@ void Replicator::forward(const std::string& from, std::vector<Fresh> fresh) {
       (void)transport_->send(p.machine, std::move(msg));
     }
   }
-}
-
-void Replicator::onRecords(const std::string& machine, const rep::Message& m) {
-  lastRecordsFrom_[machine] = loop_.nowMs();
-  int64_t t = now();
-  rep::Message ack{std::string(rep::kAck), {}};
-  std::vector<Fresh> fresh;
-  std::vector<rep::Record> toStore;
-  // Delegs first, so records of a newly learned zone verify in the same batch.
-  std::vector<const std::string*> order;
-  for (const auto& f : m.frames) {
-    if (f.find(" deleg ") != std::string::npos) order.insert(order.begin(), &f);
-    else order.push_back(&f);
-  }
-  for (const std::string* line : order) {
-    ++stats_.received;
-    auto parsed = rep::parseSigned(*line);
-    if (!parsed.isOk()) {
-      ++stats_.rejected;
-      continue;
-    }
-    // Replays and rollbacks cost no signature check.
-    auto outcome = records_.classify(*parsed);
-    if (outcome == rep::RecordSet::Outcome::kReplayed || outcome == rep::RecordSet::Outcome::kRolledBack) {
-      (outcome == rep::RecordSet::Outcome::kReplayed ? stats_.replayed : stats_.rolledBack)++;
-      ack.frames.push_back(json{{"zone", parsed->zone}, {"seq", parsed->seq}}.dump());
-      continue;
-    }
-    Status st = parsed->objtype == rep::ObjType::kDeleg ? verifier_.addDeleg(*parsed, t)
-                                                        : verifier_.verify(*parsed, t);
-    if (!st.isOk()) {
-      ++stats_.rejected;
-      log::debug(kMod, "record rejected", {{"from", machine}, {"error", st.message()}});
-      continue;
-    }
-    std::optional<rep::Record> prev;
-    records_.offer(*parsed, &prev);
-    ++stats_.stored;
-    toStore.push_back(*parsed);
-    absorb(*parsed, prev, true);
-    ack.frames.push_back(json{{"zone", parsed->zone}, {"seq", parsed->seq}}.dump());
-    fresh.push_back({parsed->zone, parsed->line, parsed->objtype == rep::ObjType::kDeleg});
-  }
-  // ACK means "stored": it leaves when the batch's last write has committed
-  // (the store commits in order), so a sender's replicate_wait_ms reports
-  // copies that survive a crash of this daemon.
-  std::function<void()> sendAck;
-  if (!ack.frames.empty()) {
-    sendAck = [this, alive = std::weak_ptr<bool>(alive_), machine, ack = std::move(ack)]() mutable {
-      auto a = alive.lock();
-      if (a && *a && transport_) (void)transport_->send(machine, std::move(ack));
-    };
-  }
-  bool deferred = false;
-  for (size_t i = 0; i < toStore.size(); ++i) {
-    bool last = i + 1 == toStore.size();
-    bool queued = persist(toStore[i], last ? sendAck : nullptr);
-    deferred = deferred || (last && queued);
-  }
-  if (sendAck && !deferred) sendAck();
-  forward(machine, std::move(fresh));
 }
 
 void Replicator::onAck(const std::string& machine, const rep::Message& m) {
@@ -631,7 +573,7 @@ json Replicator::peersJson() const {
                     {"rtt_ms", p.rttMs},
                     {"links", p.links},
                     {"encrypted", p.encrypted},
-                    {"records", records_.byZone(p.machine).size()},
+                    {"records", records_.zoneSize(p.machine)},
                     {"messages_in", p.messagesIn},
                     {"messages_out", p.messagesOut}});
   }
@@ -658,8 +600,23 @@ json Replicator::statsJson() const {
           {"acks", stats_.acks},
           {"pulls", stats_.pulls},
           {"pulls_skipped", stats_.pullsSkipped},
+          {"signatures_checked_inline", stats_.checkedInline},
+          {"signatures_checked_in_pool", stats_.checkedInPool},
+          {"verify_threads", pool_ ? pool_->threads() : 0},
           {"zone_resends", stats_.zoneResends},
-          {"rejected_by_reason", verifier_.rejected()}};
+          {"rejected_by_reason", verifier_.rejected()},
+          {"transport", transportStatsJson()}};
+}
+
+json Replicator::transportStatsJson() const {
+  if (!transport_) return nullptr;
+  rep::TransportStats t = transport_->stats();
+  return {{"messages_in", t.messages_in},
+          {"messages_out", t.messages_out},
+          {"send_dropped", t.send_dropped},
+          {"unverified_dropped", t.unverified_dropped},
+          {"malformed", t.malformed_total},
+          {"hello_rejected", t.hello_rejected}};
 }
 
 }  // namespace kith::daemon

@@ -17,6 +17,8 @@ constexpr const char* kMod = "replication";
 constexpr uint64_t kZoneResendGapMs = 10000;
 // The longest a peer goes without our PULL while it keeps sending us records.
 constexpr uint64_t kMaxPullGapMs = 30000;
+// A HELLO this soon after our last PULL to its machine does not PULL again.
+constexpr uint64_t kHelloPullGapMs = 1000;
 
 }  // namespace
 
@@ -81,7 +83,7 @@ void Replicator::sendNewerThan(const std::string& machine, const rep::VersionVec
   }
 }
 
-bool Replicator::pullNow(const std::string& machine) {
+bool Replicator::pullNow(const std::string& machine, bool onHello) {
   // A peer that sent us RECORDS within the last round is still answering (a
   // catch-up takes many rounds): a PULL now would be answered with everything
   // above our vector again, i.e. what is already on its way. Ask anyway when
@@ -90,12 +92,21 @@ bool Replicator::pullNow(const std::string& machine) {
   uint64_t nowMs = loop_.nowMs();
   auto rec = lastRecordsFrom_.find(machine);
   auto pulled = lastPullTo_.find(machine);
-  bool busy = rec != lastRecordsFrom_.end() && nowMs - rec->second < static_cast<uint64_t>(opts_.antiEntropyMs);
+  // Its RECORDS still being verified count as arriving: the vector we would
+  // send lacks them, so the answer would be every one of them again.
+  bool verifying = std::any_of(batches_.begin(), batches_.end(),
+                               [&](const std::shared_ptr<Batch>& b) { return b->machine == machine; });
+  bool busy = verifying ||
+              (rec != lastRecordsFrom_.end() && nowMs - rec->second < static_cast<uint64_t>(opts_.antiEntropyMs));
   bool recent = pulled != lastPullTo_.end() && nowMs - pulled->second < kMaxPullGapMs;
-  // (A second HELLO right after the first — the peer dialled us back — still
-  // PULLs: skipping it halves the bytes of a catch-up but was seen to delay
-  // it by a whole anti-entropy round, as if the first answer were lost; see
-  // docs/ARCHITECTURE.md, Not built yet.)
+  // A new link pair verifies two HELLOs within milliseconds (we dial the
+  // peer, it dials us back): the second would PULL the same vector again
+  // and the peer would send every record twice. One PULL per link-up; if it
+  // was lost, the periodic PULL (no RECORDS came, so not `busy`) repeats it.
+  if (onHello && pulled != lastPullTo_.end() && nowMs - pulled->second < kHelloPullGapMs) {
+    ++stats_.pullsSkipped;
+    return false;
+  }
   if (busy && recent) {
     ++stats_.pullsSkipped;
     return false;

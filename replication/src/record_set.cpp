@@ -115,6 +115,11 @@ std::vector<const Record*> RecordSet::byZone(std::string_view zone) const {
   return out;
 }
 
+size_t RecordSet::zoneSize(std::string_view zone) const {
+  auto zit = zones_.find(zone);
+  return zit == zones_.end() ? 0 : zit->second.records.size();
+}
+
 std::vector<const Record*> RecordSet::all() const { return newerThan({}); }
 
 uint64_t RecordSet::maxSeq(std::string_view zone) const {

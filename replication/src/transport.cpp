@@ -473,6 +473,15 @@ void Transport::Impl::apply(Command& c) {
 
 void Transport::Impl::addOut(const std::string& machine, const std::string& ep,
                              const identity::PublicKey& key) {
+  // The same endpoint and key again (a seed whose infra record just arrived,
+  // say) keeps the link: tearing down a verified DEALER loses what is queued
+  // on it and what is sent before the new one verifies, and costs another
+  // HELLO round (and another PULL) for nothing.
+  if (auto it = out.find(machine);
+      it != out.end() && it->second->endpoint == ep && it->second->node_key == key &&
+      it->second->state != OutLink::State::kRejected) {
+    return;
+  }
   removeOut(machine);
   auto serverKey = identity::x25519FromEd25519(key);
   if (!serverKey.isOk()) return;  // checked by addPeer

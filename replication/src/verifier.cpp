@@ -58,6 +58,12 @@ Status Verifier::checkWindow(const Record& r, int64_t now, std::string_view what
 }
 
 Status Verifier::verify(const Record& r, int64_t now, Rejection* why) {
+  SignatureCheck check;
+  KITH_RETURN_IF_ERROR(precheck(r, &check, why));
+  return conclude(r, check, check.valid(), now, why);
+}
+
+Status Verifier::precheck(const Record& r, SignatureCheck* check, Rejection* why) {
   if (Status st = validate(r); !st.isOk()) {
     return reject(Rejection::kMalformed, st.message(), why);
   }
@@ -73,7 +79,23 @@ Status Verifier::verify(const Record& r, int64_t now, Rejection* why) {
   }
   if (r.objtype == ObjType::kDeleg) {
     // validate() guaranteed zone "." and a machine-name subject.
-    if (!identity::verifyEd25519(rootKey_, signingInput(r), r.signature)) {
+    check->key = rootKey_;
+  } else {
+    auto it = delegs_.find(r.zone);
+    if (it == delegs_.end()) {
+      return reject(Rejection::kUnknownZone, describe(r) + ": no deleg held for the zone", why);
+    }
+    check->key = it->second.key;
+  }
+  check->input = signingInput(r);
+  check->signature = r.signature;
+  return Status::ok();
+}
+
+Status Verifier::conclude(const Record& r, const SignatureCheck& check, bool signatureValid,
+                          int64_t now, Rejection* why) {
+  if (r.objtype == ObjType::kDeleg) {
+    if (!signatureValid || check.key != rootKey_) {
       return reject(Rejection::kBadSignature,
                     describe(r) + " does not verify with the root key", why);
     }
@@ -81,10 +103,16 @@ Status Verifier::verify(const Record& r, int64_t now, Rejection* why) {
   }
   auto it = delegs_.find(r.zone);
   if (it == delegs_.end()) {
+    // Its deleg was reaped since precheck().
     return reject(Rejection::kUnknownZone, describe(r) + ": no deleg held for the zone", why);
   }
   const Held& held = it->second;
-  if (!identity::verifyEd25519(held.key, signingInput(r), r.signature)) {
+  if (held.key != check.key) {
+    // The zone's deleg now names another key: judge by the one held now.
+    SignatureCheck again{held.key, check.input, check.signature};
+    signatureValid = again.valid();
+  }
+  if (!signatureValid) {
     return reject(Rejection::kBadSignature,
                   describe(r) + " does not verify with the zone's node key (deleg seq " +
                       std::to_string(held.record.seq) + ")",

@@ -109,6 +109,51 @@ BOOST_AUTO_TEST_CASE(a_daemon_killed_and_restarted_catches_up) {
   BOOST_TEST(errorCode(mesh.resolve("b", "dev.new.n1.default.a", 10000)) == "OK");
 }
 
+// A fresh daemon's catch-up: each record crosses once and is verified once.
+// (The seed's first infra record used to tear down the verified link and drop
+// the PULL sent next, and both HELLOs of the new link pair PULLed: every
+// record came twice.)
+BOOST_AUTO_TEST_CASE(a_fresh_daemon_receives_each_record_once) {
+  Mesh mesh;
+  mesh.start("a");
+  auto ca = mesh.api("a");
+  constexpr uint64_t kRegistered = 300;
+  for (uint64_t i = 0; i < kRegistered; ++i) {
+    BOOST_REQUIRE_EQUAL(
+        errorCode(ca.request({{"op", "register"}, {"name", "dev.once.w" + std::to_string(i) + ".default"}})->json),
+        "OK");
+  }
+  uint64_t held = 0;
+  BOOST_REQUIRE(waitFor([&] {
+    held = mesh.status("a")["replication"].value("records", uint64_t{0});
+    return held >= kRegistered;
+  }, 20000));
+  mesh.start("b");  // seeded with a
+  Mesh::json st;
+  auto settled = [](const Mesh::json& r) {  // every batch received is concluded
+    return r.value("received", uint64_t{0}) == r.value("stored", uint64_t{0}) + r.value("replayed", uint64_t{0}) +
+                                                   r.value("rolled_back", uint64_t{0}) + r.value("rejected", uint64_t{0});
+  };
+  BOOST_REQUIRE(waitFor([&] {
+    st = mesh.status("b")["replication"];
+    return st.value("records", uint64_t{0}) >= held && settled(st);
+  }, 30000));
+  const uint64_t received = st["received"], stored = st["stored"], replayed = st["replayed"];
+  BOOST_TEST(stored >= kRegistered, st.dump());
+  // At most a's deleg and infra, which its HELLO brought already.
+  BOOST_TEST(replayed <= 2u, st.dump());
+  BOOST_TEST(received == stored + replayed + st["rolled_back"].get<uint64_t>() + st["rejected"].get<uint64_t>(),
+             st.dump());
+  BOOST_TEST(st["rejected"].get<uint64_t>() == 0u, st.dump());
+  BOOST_TEST(st["transport"]["send_dropped"].get<uint64_t>() == 0u, st.dump());
+  // Every signature checked once, most of them off the loop thread.
+  BOOST_TEST(st["signatures_checked_inline"].get<uint64_t>() + st["signatures_checked_in_pool"].get<uint64_t>() <=
+                 received,
+             st.dump());
+  BOOST_TEST(st["signatures_checked_in_pool"].get<uint64_t>() >= kRegistered, st.dump());
+  BOOST_TEST(st["verify_threads"].get<uint64_t>() >= 1u);
+}
+
 BOOST_AUTO_TEST_CASE(a_node_certified_by_another_ca_cannot_join) {
   Mesh mesh;
   mesh.start("a");

@@ -344,6 +344,26 @@ BOOST_AUTO_TEST_CASE(a_one_way_dial_carries_both_directions) {
   }));
 }
 
+// The daemon re-adds a seed when the seed's infra record arrives: with the
+// same endpoint and key the verified link stays (tearing it down dropped the
+// message sent next — b never dials a here, so there is no other route).
+BOOST_AUTO_TEST_CASE(re_adding_a_peer_with_the_same_endpoint_and_key_keeps_the_link) {
+  Node a("a", nullptr), b("b", nullptr);
+  setVerifier({&a, &b}, registryOf({&a, &b}));
+  a.start();
+  b.start();
+  a.dial(b);
+  BOOST_REQUIRE(a.events.waitFor(is(Event::Kind::kPeerUp, "b")));
+  BOOST_REQUIRE(b.events.waitFor(is(Event::Kind::kPeerUp, "a")));
+  a.dial(b);  // again, same endpoint and key
+  BOOST_REQUIRE(a.t().send("b", Message{"PEERS", {"[]"}}).isOk());
+  BOOST_TEST(b.events.waitFor(isMessage("a", kPeers)).has_value());
+  BOOST_TEST(a.t().stats().send_dropped == 0u);
+  // One HELLO each way: no second handshake.
+  BOOST_TEST(b.events.count(isMessage("a", kHello)) == 1u);
+  BOOST_TEST(a.events.count(isMessage("b", kHello)) == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(every_verified_link_runs_curve_with_the_node_keys) {
   Node a("a", nullptr), b("b", nullptr);
   setVerifier({&a, &b}, registryOf({&a, &b}));

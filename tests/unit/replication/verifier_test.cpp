@@ -265,4 +265,80 @@ BOOST_AUTO_TEST_CASE(rejections_decided_elsewhere_are_counted_too) {
   }
 }
 
+// precheck + a signature check elsewhere + conclude: what the daemon does with
+// its SignaturePool. Same verdicts and counters as verify().
+BOOST_AUTO_TEST_CASE(split_verification_accepts_what_verify_accepts) {
+  Mesh m;
+  Record srv = srvRecord("node1", kAddr, 7, m.node);
+  SignatureCheck check;
+  kith::Status st = m.v.precheck(srv, &check);
+  BOOST_REQUIRE_MESSAGE(st.isOk(), st.toString());
+  BOOST_TEST((check.key == m.node.publicKey()));
+  BOOST_TEST(check.input == signingInput(srv));
+  BOOST_TEST(check.valid());
+  st = m.v.conclude(srv, check, check.valid(), kNow);
+  BOOST_TEST(st.isOk(), st.toString());
+  for (const auto& [name, n] : m.v.rejected()) BOOST_TEST(n == 0u, name);
+}
+
+BOOST_AUTO_TEST_CASE(split_verification_rejects_a_bad_signature_verdict) {
+  Mesh m;
+  Record srv = srvRecord("node1", kAddr, 7, m.node);
+  SignatureCheck check;
+  BOOST_REQUIRE(m.v.precheck(srv, &check).isOk());
+  Rejection why{};
+  kith::Status st = m.v.conclude(srv, check, /*signatureValid=*/false, kNow, &why);
+  BOOST_TEST(!st.isOk());
+  BOOST_TEST(rejectionName(why) == "bad_signature");
+  BOOST_TEST(m.v.rejected().at("bad_signature") == 1u);
+  // A forged record's check says so itself.
+  Record forged = srv;
+  forged.signature[0] ^= 1;
+  BOOST_REQUIRE(m.v.precheck(forged, &check).isOk());
+  BOOST_TEST(!check.valid());
+}
+
+BOOST_AUTO_TEST_CASE(precheck_applies_the_rules_before_the_signature) {
+  Mesh m;
+  SignatureCheck check;
+  Rejection why{};
+  BOOST_TEST(!m.v.precheck(srvRecord("node2", "dev.web.a.default.node2", 3, m.node), &check, &why).isOk());
+  BOOST_TEST(rejectionName(why) == "unknown_zone");
+  Record other = signedOrFail(makeSrv("other.kith", "node1", kAddr, 4, {"tcp"}, "listen", {}, kHashHex), m.node);
+  BOOST_TEST(!m.v.precheck(other, &check, &why).isOk());
+  BOOST_TEST(rejectionName(why) == "wrong_context");
+  // Expiry is conclude's (after the signature), as in verify().
+  Record old = srvRecord("node1", kAddr, 5, m.node, kFrom - 100, kFrom - 10);
+  BOOST_REQUIRE(m.v.precheck(old, &check).isOk());
+  BOOST_TEST(!m.v.conclude(old, check, check.valid(), kNow, &why).isOk());
+  BOOST_TEST(rejectionName(why) == "expired");
+  BOOST_TEST(m.v.rejected().at("unknown_zone") == 1u);
+  BOOST_TEST(m.v.rejected().at("wrong_context") == 1u);
+  BOOST_TEST(m.v.rejected().at("expired") == 1u);
+}
+
+// A rotation between precheck and conclude: the record is judged by the deleg
+// held at conclude, whatever the check said about the old key.
+BOOST_AUTO_TEST_CASE(conclude_judges_by_the_deleg_held_then) {
+  Mesh m;
+  Record oldSrv = srvRecord("node1", kAddr, 7, m.node);
+  SignatureCheck oldCheck;
+  BOOST_REQUIRE(m.v.precheck(oldSrv, &oldCheck).isOk());
+  BOOST_REQUIRE(oldCheck.valid());
+
+  SigningKey rotated = SigningKey::generate();
+  Record newSrv = srvRecord("node1", kAddr, 8, rotated);
+  SignatureCheck newCheck;
+  BOOST_REQUIRE(m.v.precheck(newSrv, &newCheck).isOk());
+  BOOST_TEST(!newCheck.valid());  // against the old key
+
+  BOOST_REQUIRE(m.v.addDeleg(delegRecord("node1", 2, rotated, m.root), kNow).isOk());
+  Rejection why{};
+  BOOST_TEST(!m.v.conclude(oldSrv, oldCheck, true, kNow, &why).isOk());
+  BOOST_TEST(rejectionName(why) == "bad_signature");
+  kith::Status st = m.v.conclude(newSrv, newCheck, false, kNow);
+  BOOST_TEST(st.isOk(), st.toString());
+  BOOST_TEST(m.v.rejected().at("bad_signature") == 1u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -12,11 +12,21 @@
 // with its version vector and gets back what it misses. Peers are the seeds
 // plus every machine whose verified `infra` record names an endpoint.
 //
-// Threads: the Transport runs its own thread; its events are posted to the
-// loop and handled here. Everything else is loop-thread only.
+// Verification of RECORDS: the rules before and after the signature run here
+// (Verifier::precheck / conclude); the signatures of a batch of more than a
+// few records are checked on a SignaturePool (one worker per core) and the
+// verdicts posted back. Batches are concluded, stored and ACKed in arrival
+// order, and a batch that brings a new deleg is not prechecked before the
+// batches ahead of it are concluded: every record is judged exactly as if
+// the batches were verified one after the other on the loop.
+//
+// Threads: the Transport runs its own thread, the SignaturePool its workers;
+// their results are posted to the loop and handled here. Everything else is
+// loop-thread only.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,6 +44,7 @@
 #include "kith/identity/keys.h"
 #include "kith/policy/pattern.h"
 #include "kith/replication/record_set.h"
+#include "kith/replication/signature_pool.h"
 #include "kith/replication/transport.h"
 #include "kith/replication/verifier.h"
 #include "kith/replication/zone_digest.h"
@@ -102,6 +113,8 @@ class Replicator {
   nlohmann::json peersJson() const;
   nlohmann::json recordsJson() const;
   nlohmann::json statsJson() const;
+  // The transport's counters (send_dropped, unverified_dropped, ...).
+  nlohmann::json transportStatsJson() const;
 
  private:
   Replicator(Loop& loop, Store& store, Registry& registry, const identity::SigningKey& nodeKey,
@@ -119,7 +132,28 @@ class Replicator {
   bool persist(const replication::Record& r, std::function<void()> afterCommit = nullptr);
   void onEvent(replication::Event ev);
   void onHello(const std::string& machine, const replication::Message& m);
-  void onRecords(const std::string& machine, const replication::Message& m);
+  void onRecords(const std::string& machine, replication::Message m);
+  // A RECORDS message on its way through verification (see the header comment).
+  struct Batch {
+    std::string machine;
+    replication::Message message;  // until prepared
+    bool prepared = false;         // classified, delegs added, prechecked
+    bool ready = false;            // every signature checked
+    struct Item {
+      replication::Record record;
+      int check = -1;  // index into checks; -1: a deleg, verified by addDeleg
+    };
+    std::vector<Item> items;
+    std::vector<replication::SignatureCheck> checks;
+    std::vector<uint8_t> valid;  // one verdict per check
+    replication::Message ack;
+  };
+  // Whether `m` holds a deleg that is not the one held for its machine.
+  bool bringsNewDeleg(const replication::Message& m) const;
+  void prepareBatches();
+  void prepare(const std::shared_ptr<Batch>& b);
+  void drainBatches();
+  void finish(Batch& b);
   void onPull(const std::string& machine, const replication::Message& m);
   void onAck(const std::string& machine, const replication::Message& m);
   // A verified record arrived or was restored: learn peers, announce workloads.
@@ -142,8 +176,9 @@ class Replicator {
   void antiEntropy();
   static RemoteWorkload remoteOf(const replication::Record& r);
   std::string brokerValue() const { return opts_.brokerEndpoint.empty() ? "-" : opts_.brokerEndpoint; }
-  // Whether to PULL from `machine` now (and if so, counts it).
-  bool pullNow(const std::string& machine);
+  // Whether to PULL from `machine` now (and if so, counts it); `onHello`:
+  // asked because a HELLO of it verified.
+  bool pullNow(const std::string& machine, bool onHello = false);
   // A peer's deleg now names another key: re-dial it with that key.
   void redialOnNewKey(const replication::Record& deleg, const std::optional<replication::Record>& previous);
   void reap();
@@ -167,6 +202,8 @@ class Replicator {
   replication::Verifier verifier_;
   replication::RecordSet records_;
   std::unique_ptr<replication::Transport> transport_;
+  std::unique_ptr<replication::SignaturePool> pool_;
+  std::deque<std::shared_ptr<Batch>> batches_;  // in arrival order
   std::shared_ptr<bool> alive_;  // guards events posted after destruction
   std::string endpoint_;
   std::string infraLine_;
@@ -188,7 +225,7 @@ class Replicator {
   Timer reapTimer_;
   struct Stats {
     uint64_t published = 0, received = 0, stored = 0, replayed = 0, rolledBack = 0, rejected = 0,
-             pulls = 0, acks = 0, zoneResends = 0, pullsSkipped = 0;
+             pulls = 0, acks = 0, zoneResends = 0, pullsSkipped = 0, checkedInline = 0, checkedInPool = 0;
   } stats_;
 };
 

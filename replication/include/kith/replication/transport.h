@@ -182,7 +182,8 @@ class Transport {
   const std::string& machine() const;
 
   // Dials `machine` at `endpoint` pinning `nodeKey` (its X25519 form is the
-  // CURVE server key). Re-adding replaces the link (new endpoint or key).
+  // CURVE server key). Re-adding with a new endpoint or key replaces the
+  // link; with the same ones it keeps the link as it is (unless rejected).
   // BAD_REQUEST for an empty name, our own name, or a key with no X25519 form.
   Status addPeer(std::string machine, std::string endpoint, identity::PublicKey nodeKey);
   // Closes our link to `machine`, forgets its inbound link and its membership

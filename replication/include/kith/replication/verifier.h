@@ -27,7 +27,18 @@
 // Failures are Status BAD_REQUEST (malformed) or UNAUTHORIZED (everything else)
 // with the message "<reason>: <detail>", and bump the reason's counter.
 //
-// Thread rules: none; one owner (the replication thread) uses it.
+// Split verification (for checking signatures on other threads): precheck()
+// applies the rules before the signature's (malformed, wrong_context,
+// unknown_zone) and says which key must have signed which bytes
+// (SignatureCheck, a value any thread may check); conclude() takes the
+// signature's verdict and applies the rest, in the same order, with the same
+// counters. verify() is exactly precheck + check + conclude. If the zone's
+// deleg changed between the two (a rotation arrived meanwhile), conclude()
+// checks the signature again against the key held then: a record is always
+// judged by the deleg held when it is concluded.
+//
+// Thread rules: none; one owner uses it (the daemon's loop thread).
+// SignatureCheck::valid() is a pure function and may run on any thread.
 #pragma once
 
 #include <array>
@@ -60,6 +71,15 @@ inline constexpr size_t kRejectionCount = 9;
 // "expired", "not_yet_valid", "replayed", "rolled_back".
 std::string_view rejectionName(Rejection r);
 
+// Which key must have signed which bytes: what precheck() leaves to check.
+struct SignatureCheck {
+  identity::PublicKey key{};
+  std::string input;  // signingInput(record)
+  identity::Signature signature{};
+  // Whether the signature verifies (libsodium Ed25519); thread-safe.
+  bool valid() const { return identity::verifyEd25519(key, input, signature); }
+};
+
 class Verifier {
  public:
   Verifier(std::string trustDomain, const identity::PublicKey& rootKey);
@@ -70,6 +90,12 @@ class Verifier {
 
   // Every rule but seq-newer (see above); `now` in unix seconds.
   Status verify(const Record& r, int64_t now, Rejection* why = nullptr);
+
+  // The rules before the signature's; on success *check holds what to verify.
+  Status precheck(const Record& r, SignatureCheck* check, Rejection* why = nullptr);
+  // The rest, given whether check.valid() (see above).
+  Status conclude(const Record& r, const SignatureCheck& check, bool signatureValid, int64_t now,
+                  Rejection* why = nullptr);
 
   // parseSigned + verify: the entry point for a line from the network.
   // A parse failure is counted as malformed.

@@ -1,0 +1,186 @@
+// Replicator: receiving RECORDS — each message is a batch, prechecked on the
+// loop, its signatures checked on the SignaturePool, concluded, stored and
+// ACKed in arrival order (see replicator.h and docs/ARCHITECTURE.md).
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "kith/common/log.h"
+#include "kith/daemon/replicator.h"
+#include "kith/replication/record.h"
+
+namespace kith::daemon {
+namespace {
+
+namespace rep = kith::replication;
+using nlohmann::json;
+constexpr const char* kMod = "replication";
+
+// One ACK frame. Only the sender's own records are ACKed: a sender waits for
+// the ACKs of what it published (onAck ignores other zones), and in a full
+// mesh every record arrives forwarded by each other peer too — ACKing those
+// doubled the messages of each registration for nothing.
+std::string ackFrame(const rep::Record& r) { return json{{"zone", r.zone}, {"seq", r.seq}}.dump(); }
+
+}  // namespace
+
+void Replicator::onRecords(const std::string& machine, rep::Message m) {
+  lastRecordsFrom_[machine] = loop_.nowMs();
+  auto b = std::make_shared<Batch>();
+  b->machine = machine;
+  b->message = std::move(m);
+  batches_.push_back(std::move(b));
+  prepareBatches();
+  drainBatches();
+}
+
+bool Replicator::bringsNewDeleg(const rep::Message& m) const {
+  for (const auto& f : m.frames) {
+    if (f.find(" deleg ") == std::string::npos) continue;
+    auto parsed = rep::parseSigned(f);
+    if (!parsed.isOk() || parsed->objtype != rep::ObjType::kDeleg) continue;  // rejected in its turn
+    const rep::Record* held = verifier_.deleg(parsed->subject);
+    if (held == nullptr || !held->sameAs(*parsed)) return true;
+  }
+  return false;
+}
+
+void Replicator::prepareBatches() {
+  // In order; a batch with a new deleg waits until every batch ahead of it
+  // is concluded (their records are judged by the delegs before it).
+  for (size_t i = 0; i < batches_.size(); ++i) {
+    auto& b = batches_[i];
+    if (b->prepared) continue;
+    if (i > 0 && bringsNewDeleg(b->message)) return;
+    prepare(b);
+  }
+}
+
+void Replicator::prepare(const std::shared_ptr<Batch>& b) {
+  int64_t t = now();
+  b->ack = rep::Message{std::string(rep::kAck), {}};
+  // Delegs first, so records of a newly learned zone verify in the same batch.
+  std::vector<const std::string*> order;
+  for (const auto& f : b->message.frames) {
+    if (f.find(" deleg ") != std::string::npos) order.insert(order.begin(), &f);
+    else order.push_back(&f);
+  }
+  b->items.reserve(order.size());
+  for (const std::string* line : order) {
+    ++stats_.received;
+    auto parsed = rep::parseSigned(*line);
+    if (!parsed.isOk()) {
+      ++stats_.rejected;
+      continue;
+    }
+    // Replays and rollbacks cost no signature check.
+    auto outcome = records_.classify(*parsed);
+    if (outcome == rep::RecordSet::Outcome::kReplayed || outcome == rep::RecordSet::Outcome::kRolledBack) {
+      (outcome == rep::RecordSet::Outcome::kReplayed ? stats_.replayed : stats_.rolledBack)++;
+      if (parsed->zone == b->machine) b->ack.frames.push_back(ackFrame(*parsed));
+      continue;
+    }
+    if (parsed->objtype == rep::ObjType::kDeleg) {
+      if (Status st = verifier_.addDeleg(*parsed, t); !st.isOk()) {
+        ++stats_.rejected;
+        log::debug(kMod, "record rejected", {{"from", b->machine}, {"error", st.message()}});
+        continue;
+      }
+      b->items.push_back({std::move(parsed).value(), -1});
+      continue;
+    }
+    rep::SignatureCheck check;
+    if (Status st = verifier_.precheck(*parsed, &check); !st.isOk()) {
+      ++stats_.rejected;
+      log::debug(kMod, "record rejected", {{"from", b->machine}, {"error", st.message()}});
+      continue;
+    }
+    b->items.push_back({std::move(parsed).value(), static_cast<int>(b->checks.size())});
+    b->checks.push_back(std::move(check));
+  }
+  b->prepared = true;
+  b->message.frames.clear();
+  b->message.frames.shrink_to_fit();
+  // A push of a few records at the head of the queue is checked here: a hop
+  // to a worker and back would cost more than the checks.
+  constexpr size_t kInlineChecks = 8;
+  if (b->checks.size() <= kInlineChecks && batches_.front() == b) {
+    b->valid.resize(b->checks.size());
+    for (size_t i = 0; i < b->checks.size(); ++i) b->valid[i] = b->checks[i].valid() ? 1 : 0;
+    stats_.checkedInline += b->checks.size();
+    b->ready = true;
+    return;
+  }
+  stats_.checkedInPool += b->checks.size();
+  std::weak_ptr<bool> alive = alive_;
+  pool_->check(b->checks, [this, alive, b](std::vector<uint8_t> valid) {
+    // A worker thread: hop to the loop.
+    loop_.post([this, alive, b, valid = std::move(valid)]() mutable {
+      auto a = alive.lock();
+      if (!a || !*a) return;
+      b->valid = std::move(valid);
+      b->ready = true;
+      drainBatches();
+    });
+  });
+}
+
+void Replicator::drainBatches() {
+  while (!batches_.empty() && batches_.front()->ready) {
+    std::shared_ptr<Batch> b = std::move(batches_.front());
+    batches_.pop_front();
+    finish(*b);
+    prepareBatches();
+  }
+}
+
+void Replicator::finish(Batch& b) {
+  int64_t t = now();
+  std::vector<Fresh> fresh;
+  std::vector<rep::Record> toStore;
+  for (auto& item : b.items) {
+    if (item.check >= 0) {
+      auto i = static_cast<size_t>(item.check);
+      Status st = verifier_.conclude(item.record, b.checks[i], i < b.valid.size() && b.valid[i] != 0, t);
+      if (!st.isOk()) {
+        ++stats_.rejected;
+        log::debug(kMod, "record rejected", {{"from", b.machine}, {"error", st.message()}});
+        continue;
+      }
+    }
+    std::optional<rep::Record> prev;
+    auto outcome = records_.offer(item.record, &prev);
+    if (outcome == rep::RecordSet::Outcome::kReplayed || outcome == rep::RecordSet::Outcome::kRolledBack) {
+      // A batch ahead of this one brought it (or a newer one) meanwhile.
+      (outcome == rep::RecordSet::Outcome::kReplayed ? stats_.replayed : stats_.rolledBack)++;
+      if (item.record.zone == b.machine) b.ack.frames.push_back(ackFrame(item.record));
+      continue;
+    }
+    ++stats_.stored;
+    absorb(item.record, prev, true);
+    if (item.record.zone == b.machine) b.ack.frames.push_back(ackFrame(item.record));
+    fresh.push_back({item.record.zone, item.record.line, item.record.objtype == rep::ObjType::kDeleg});
+    toStore.push_back(std::move(item.record));
+  }
+  const std::string& machine = b.machine;
+  // ACK means "stored": it leaves when the batch's last write has committed
+  // (the store commits in order), so a sender's replicate_wait_ms reports
+  // copies that survive a crash of this daemon.
+  std::function<void()> sendAck;
+  if (!b.ack.frames.empty()) {
+    sendAck = [this, alive = std::weak_ptr<bool>(alive_), machine, ack = std::move(b.ack)]() mutable {
+      auto a = alive.lock();
+      if (a && *a && transport_) (void)transport_->send(machine, std::move(ack));
+    };
+  }
+  bool deferred = false;
+  for (size_t i = 0; i < toStore.size(); ++i) {
+    bool last = i + 1 == toStore.size();
+    bool queued = persist(toStore[i], last ? sendAck : nullptr);
+    deferred = deferred || (last && queued);
+  }
+  if (sendAck && !deferred) sendAck();
+  forward(machine, std::move(fresh));
+}
+
+}  // namespace kith::daemon

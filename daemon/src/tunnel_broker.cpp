@@ -233,6 +233,15 @@ void TunnelBroker::unreachable(const std::string& machine, const std::string& wh
   ++m.failures;
   m.lastError = why;
   m.retryAtMs = nowMs() + std::min<int64_t>(kMaxBackoffMs, int64_t{100} << std::min(m.failures, 7));
+  if (m.lost && !closed_) {
+    if (m.failures < kMaxRedials) {
+      m.redial = true;
+    } else {
+      m.lost = false;
+      log::warn(kMod, "gave up redialling; the next connect dials again",
+                {{"machine", machine}, {"attempts", m.failures}, {"reason", why}});
+    }
+  }
   auto waiting = std::move(m.waiting);
   m.waiting.clear();
   if (!waiting.empty()) {
@@ -322,6 +331,7 @@ void TunnelBroker::linkUp(PeerLink& link) {
   m.link = link.id();
   m.failures = 0;
   m.redial = false;
+  m.lost = false;
   m.lastError.clear();
   auto waiting = std::move(m.waiting);
   m.waiting.clear();
@@ -343,6 +353,7 @@ void TunnelBroker::linkDown(PeerLink& link, const Status& why) {
       }
       if (m.link == 0 && !closed_ && m.failures < kMaxRedials) {
         m.redial = true;
+        m.lost = true;
         m.lastError = why.message();
         m.retryAtMs = nowMs() + std::min<int64_t>(kMaxBackoffMs, int64_t{100} << std::min(m.failures, 7));
       }

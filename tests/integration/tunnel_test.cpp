@@ -307,6 +307,15 @@ BOOST_AUTO_TEST_CASE(losing_the_link_mid_stream_closes_the_stream_and_a_restart_
       },
       10000),
       mesh.status("a")["health"].dump());
+  // It keeps redialling with backoff while b stays away (200, 400, 800 ms...),
+  // and keeps saying so between the attempts.
+  auto dials = [&] { return mesh.status("a")["tunnels"].value("dials", uint64_t{0}); };
+  uint64_t dialsAtLoss = dials();
+  BOOST_TEST(waitFor([&] { return dials() >= dialsAtLoss + 2; }, 15000), mesh.status("a")["tunnels"].dump());
+  json health = mesh.status("a")["health"];
+  bool stillWorking = false;
+  for (auto& w : health["working_on_it"]) stillWorking |= w.value("id", "") == "tunnel:b";
+  BOOST_TEST(stillWorking, health.dump());
   BOOST_TEST(waitFor([&] { return tunnelStreams(mesh, "a") == 0; }, 5000));
   // b comes back on another port (its new infra record says where); its
   // registration is restored from its store, and a reaches it again.

@@ -18,6 +18,7 @@
 #include "kith/common/error_list.h"
 #include "kith/common/toml_guard.h"
 #include "kith/identity/spiffe.h"
+#include "kith/policy/address.h"
 #include "kith/policy/pattern.h"
 #include "kith/daemon/metrics_http.h"
 
@@ -452,7 +453,7 @@ void Parser::parse(const toml::table& root, const ConfigOptions& options, Config
 
   // --- [vhost] ---
   const toml::table* vhost = section(root, "vhost");
-  if (vhost != nullptr) checkKeys(*vhost, "vhost", {"listen", "probe_listen", "hosts_dir"});
+  if (vhost != nullptr) checkKeys(*vhost, "vhost", {"listen", "probe_listen", "hosts_dir", "name"});
   if (const toml::node* n = string(vhost, "vhost", "listen", &c->vhost.listen)) {
     if (!validHostPort(c->vhost.listen, /*allowPortZero=*/true, &why)) {
       invalid(n, "vhost.listen", "'" + c->vhost.listen + "': " + why);
@@ -461,6 +462,12 @@ void Parser::parse(const toml::table& root, const ConfigOptions& options, Config
   if (const toml::node* n = string(vhost, "vhost", "probe_listen", &c->vhost.probeListen)) {
     if (!validHostPort(c->vhost.probeListen, /*allowPortZero=*/true, &why)) {
       invalid(n, "vhost.probe_listen", "'" + c->vhost.probeListen + "': " + why);
+    }
+  }
+  if (const toml::node* n = string(vhost, "vhost", "name", &c->vhost.name)) {
+    if (auto a = policy::Address::fromName(c->vhost.name, "machine"); !a.isOk()) {
+      invalid(n, "vhost.name", "'" + c->vhost.name + "': " + a.status().message() +
+                                   " (expected four labels: scope.group.identity.resource)");
     }
   }
   path(vhost, "vhost", "hosts_dir", &c->vhost.hostsDir);

@@ -382,8 +382,9 @@ class VhostListener::Conn {
     sniHost_ = sni_.empty() ? nullptr : l_.hosts_.byName(sni_);
     if (!selected_) return refuse(Code::kDestinationNotFound, "host " + selectedName_ + " was removed");
     if (!st.isOk()) {
-      return refuse(st.code() == Code::kDestinationNotFound ? Code::kDestinationNotFound : Code::kCannotConnect,
-                    "no backend for " + selected_->name + ": " + st.message());
+      // The broker's code as it is (not found, unauthorized by policy here or
+      // on the backend's daemon, unreachable machine, cannot connect).
+      return refuse(st.code(), "no backend for " + selected_->name + ": " + st.message());
     }
     api::ProxyHeader h;
     sockaddr_storage peer{}, local{};

@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "fixture.h"
+#include "vhost_backend.h"
 #include "kith/identity/cert.h"
 #include "kith/identity/host_cert.h"
 #include "kith/identity/host_id.h"
@@ -37,97 +38,6 @@ namespace {
 namespace id = kith::identity;
 using nlohmann::json;
 
-// A TCP backend on 127.0.0.1:0. Each connection: PROXY v2 header, then one
-// request (an HTTP request up to its blank line, or one line), answered with
-// "backend=NAME" (as an HTTP response for HTTP), then closed.
-class Backend {
- public:
-  struct Seen {
-    api::ProxyHeader header;
-    std::string payload;
-  };
-  explicit Backend(std::string name) : name_(std::move(name)) {
-    fd_ = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    BOOST_REQUIRE(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-    BOOST_REQUIRE(::listen(fd_.get(), 64) == 0);
-    socklen_t len = sizeof sa;
-    ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&sa), &len);
-    port_ = ntohs(sa.sin_port);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Backend() {
-    stop_ = true;
-    thread_.join();
-  }
-  uint16_t port() const { return port_; }
-  size_t connections() const { return accepted_.load(); }
-  std::vector<Seen> seen() {
-    std::lock_guard<std::mutex> g(mu_);
-    return seen_;
-  }
-
- private:
-  void run() {
-    while (!stop_) {
-      pollfd p{fd_.get(), POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      UniqueFd c(::accept(fd_.get(), nullptr, nullptr));
-      if (!c) continue;
-      ++accepted_;
-      timeval tv{10, 0};
-      ::setsockopt(c.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      std::string in;
-      Seen s;
-      size_t used = 0;
-      bool haveHeader = false;
-      char buf[4096];
-      for (;;) {
-        if (!haveHeader) {
-          auto h = api::parseProxyHeader(in, &used);
-          if (h.isOk()) {
-            s.header = *h;
-            haveHeader = true;
-            in.erase(0, used);
-          } else if (h.status().code() != Code::kNotFound) {
-            break;  // not a PROXY header: recorded as an empty header
-          }
-        }
-        if (haveHeader) {
-          bool http = in.rfind("GET ", 0) == 0;
-          if ((http && in.find("\r\n\r\n") != std::string::npos) || (!http && in.find('\n') != std::string::npos)) {
-            break;
-          }
-        }
-        ssize_t n = ::recv(c.get(), buf, sizeof buf, 0);
-        if (n <= 0) break;
-        in.append(buf, static_cast<size_t>(n));
-      }
-      s.payload = in;
-      std::string body = "backend=" + name_ + "\n";
-      std::string out = in.rfind("GET ", 0) == 0
-                            ? "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
-                                  "\r\nConnection: close\r\n\r\n" + body
-                            : body;
-      (void)::send(c.get(), out.data(), out.size(), MSG_NOSIGNAL);
-      {
-        std::lock_guard<std::mutex> g(mu_);
-        seen_.push_back(std::move(s));
-      }
-    }
-  }
-  std::string name_;
-  UniqueFd fd_;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<size_t> accepted_{0};
-  std::mutex mu_;
-  std::vector<Seen> seen_;
-  std::thread thread_;
-};
-
 struct VhostFixture {
   TempDir dir;
   DaemonProcess daemon{dir.path() + "/home"};
@@ -135,10 +45,19 @@ struct VhostFixture {
   uint16_t port = 0, probePort = 0;
   std::vector<TestClient> registrations;
 
+  std::string policy = dir.path() + "/policy.toml";
+
   VhostFixture() {
-    writeFile(config, "[vhost]\nlisten = \"127.0.0.1:0\"\nprobe_listen = \"127.0.0.1:0\"\n");
+    // Vhost streams are connects from the listener's workload: the
+    // default-deny policy must let it reach the `prod` backends.
+    writeFile(policy, kVhostPolicy);
+    writeFile(config, "[vhost]\nlisten = \"127.0.0.1:0\"\nprobe_listen = \"127.0.0.1:0\"\n[policy]\nfile = \"" +
+                          policy + "\"\n");
     start();
   }
+  static constexpr const char* kVhostPolicy =
+      "[[allow]]\nname = \"vhost-to-prod\"\nfrom = \"vhost.kithd.listener.default.*\"\nto = \"prod.*.*.*.*\"\n"
+      "cross_scope = true\n";
   ~VhostFixture() {
     registrations.clear();
     if (daemon.running()) {
@@ -171,10 +90,12 @@ struct VhostFixture {
   }
   std::string hostId(const std::string& name) { return ok({{"op", "host.show"}, {"name", name}})["host_id"]; }
   // A workload whose target is `b`, held registered for the test.
-  void serve(const std::string& name4, const Backend& b) {
+  void serve(const std::string& name4, const Backend& b, json extra = json::object()) {
     auto c = TestClient::connect(daemon.apiSocket());
     BOOST_REQUIRE(c.isOk());
-    auto r = c->request({{"op", "register"}, {"name", name4}, {"target", "tcp:127.0.0.1:" + std::to_string(b.port())}});
+    json req = {{"op", "register"}, {"name", name4}, {"target", "tcp:127.0.0.1:" + std::to_string(b.port())}};
+    req.update(extra);
+    auto r = c->request(req);
     BOOST_REQUIRE(r.isOk());
     BOOST_REQUIRE_MESSAGE(r->json.value("ok", false), r->json.dump());
     registrations.push_back(std::move(*c));
@@ -381,6 +302,44 @@ BOOST_FIXTURE_TEST_CASE(host_without_a_backend_gets_a_one_line_error, VhostFixtu
   std::string out;
   sclient("-servername a.example.test", "hi\n", &out);
   BOOST_TEST(contains(out, "ERR DESTINATION_NOT_FOUND no backend for a.example.test"), out);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_backend_the_policy_does_not_allow_sees_nothing_until_a_rule_allows_it, VhostFixture) {
+  Backend b("s");
+  ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "staging.a.*.*.*"}});
+  serve("staging.a.s1.default", b);
+  std::string out;
+  sclient("-servername a.example.test", "hi\n", &out);
+  // The listener's workload is the source the policy decides for.
+  BOOST_TEST(contains(out, "ERR UNAUTHORIZED no backend for a.example.test"), out);
+  BOOST_TEST(contains(out, "vhost.kithd.listener.default."), out);
+  BOOST_TEST(b.connections() == 0u);
+  writeFile(policy, std::string(kVhostPolicy) +
+                        "[[allow]]\nfrom = \"vhost.kithd.listener.default.*\"\nto = \"staging.a.*.*.*\"\n"
+                        "cross_scope = true\n");
+  ok({{"op", "policy.reload"}});
+  out.clear();
+  sclient("-servername a.example.test", "hi\n", &out);
+  BOOST_TEST(contains(out, "backend=s"), out);
+  BOOST_TEST(b.connections() == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_backend_that_asked_for_proxy_headers_gets_the_listeners_header_exactly_once,
+                        VhostFixture) {
+  Backend b("a");
+  ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.a.*.*.*"}});
+  serve("prod.a.s1.default", b, {{"proxy_protocol", true}});
+  std::string out;
+  sclient("-servername a.example.test", "hello\n", &out);
+  BOOST_TEST(contains(out, "backend=a"), out);
+  auto seen = b.seen();
+  BOOST_REQUIRE_EQUAL(seen.size(), 1u);
+  // The listener's header (host TLVs), not the registration's (0xE0 address),
+  // and right after it the client's bytes: no second header.
+  BOOST_TEST((seen[0].header.tlv(api::kTlvAuthority) == std::optional<std::string>("a.example.test")));
+  BOOST_TEST((seen[0].header.tlv(api::kTlvKithHostId) == std::optional<std::string>(hostId("a.example.test"))));
+  BOOST_TEST(!seen[0].header.tlv(api::kTlvKithAddress).has_value());
+  BOOST_TEST(seen[0].payload == "hello\n");
 }
 
 BOOST_FIXTURE_TEST_CASE(haproxy_accepts_the_proxy_v2_header, VhostFixture) {

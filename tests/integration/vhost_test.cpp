@@ -20,6 +20,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -656,10 +657,11 @@ BOOST_FIXTURE_TEST_CASE(megabytes_cross_the_relay_intact_both_ways, VhostFixture
   BOOST_TEST(served.load());
 }
 
-BOOST_FIXTURE_TEST_CASE(removing_a_vhost_closes_its_open_streams, VhostFixture) {
-  ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.a.*.*.*"}});
-  ok({{"op", "vhost.add"}, {"name", "v.example.test"}, {"primary", "a.example.test"}, {"backend", "prod.hold.*.*.*"}});
-  // A backend that holds each stream open until the other side ends it.
+// A backend registered as `name4` that holds its one stream open until the
+// other side ends it; a TLS client (wolfSSL) for host `sni` sends one line,
+// then `end` runs and both the client's and the backend's ends must close.
+static void streamEndsWhen(VhostFixture& f, const std::string& sni, const std::string& name4,
+                    const std::function<void()>& end) {
   UniqueFd lfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
@@ -683,12 +685,11 @@ BOOST_FIXTURE_TEST_CASE(removing_a_vhost_closes_its_open_streams, VhostFixture) 
     std::thread& t;
     ~Join() { t.join(); }
   } join{holder};
-  auto reg = TestClient::connect(daemon.apiSocket());
+  auto reg = TestClient::connect(f.daemon.apiSocket());
   BOOST_REQUIRE(reg.isOk());
-  auto r = reg->request({{"op", "register"}, {"name", "prod.hold.h1.default"},
+  auto r = reg->request({{"op", "register"}, {"name", name4},
                          {"target", "tcp:127.0.0.1:" + std::to_string(ntohs(sa.sin_port))}});
   BOOST_REQUIRE(r.isOk() && r->json.value("ok", false));
-  // A TLS client (wolfSSL) that sends one line and then waits for the end.
   wolfSSL_Init();
   std::unique_ptr<WOLFSSL_CTX, decltype(&wolfSSL_CTX_free)> ctx(wolfSSL_CTX_new(wolfSSLv23_client_method()),
                                                                 &wolfSSL_CTX_free);
@@ -696,26 +697,43 @@ BOOST_FIXTURE_TEST_CASE(removing_a_vhost_closes_its_open_streams, VhostFixture) 
   UniqueFd cfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in la{};
   la.sin_family = AF_INET;
-  la.sin_port = htons(port);
+  la.sin_port = htons(f.port);
   la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   BOOST_REQUIRE(::connect(cfd.get(), reinterpret_cast<sockaddr*>(&la), sizeof la) == 0);
   timeval tv{30, 0};
   ::setsockopt(cfd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   std::unique_ptr<WOLFSSL, decltype(&wolfSSL_free)> ssl(wolfSSL_new(ctx.get()), &wolfSSL_free);
-  std::string sni = "v.example.test";
   wolfSSL_UseSNI(ssl.get(), WOLFSSL_SNI_HOST_NAME, sni.data(), static_cast<unsigned short>(sni.size()));
   wolfSSL_set_fd(ssl.get(), cfd.get());
   BOOST_REQUIRE(wolfSSL_connect(ssl.get()) == WOLFSSL_SUCCESS);
   BOOST_REQUIRE(wolfSSL_write(ssl.get(), "hi\n", 3) == 3);
   BOOST_REQUIRE(waitFor([&] { return accepted.load(); }, 30000));
   BOOST_TEST(!ended.load());
-  json rm = ok({{"op", "vhost.remove"}, {"name", "v.example.test"}});
-  BOOST_TEST(rm["closed_streams"] == 1);
+  end();
   char buf[64];
   BOOST_TEST(wolfSSL_read(ssl.get(), buf, sizeof buf) <= 0);  // the client's stream ends
   BOOST_TEST(waitFor([&] { return ended.load(); }, 30000));  // and the backend's
   ssl.reset();
   wc_ecc_fp_free();  // wolfSSL's per-thread ECC cache
+}
+
+BOOST_FIXTURE_TEST_CASE(removing_a_vhost_closes_its_open_streams, VhostFixture) {
+  ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.a.*.*.*"}});
+  ok({{"op", "vhost.add"}, {"name", "v.example.test"}, {"primary", "a.example.test"}, {"backend", "prod.hold.*.*.*"}});
+  streamEndsWhen(*this, "v.example.test", "prod.hold.h1.default", [&] {
+    json rm = ok({{"op", "vhost.remove"}, {"name", "v.example.test"}});
+    BOOST_TEST(rm["closed_streams"] == 1);
+  });
+}
+
+BOOST_FIXTURE_TEST_CASE(a_policy_reload_that_no_longer_allows_the_backend_closes_open_vhost_streams,
+                        VhostFixture) {
+  ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.hold.*.*.*"}});
+  streamEndsWhen(*this, "a.example.test", "prod.hold.h1.default", [&] {
+    writeFile(policy, std::string(kVhostPolicy) +
+                          "[[deny]]\nname = \"no-hold\"\nfrom = \"*.*.*.*.*\"\nto = \"prod.hold.*.*.*\"\n");
+    ok({{"op", "policy.reload"}});
+  });
 }
 
 BOOST_FIXTURE_TEST_CASE(garbage_on_the_listeners_never_hurts_the_daemon, VhostFixture) {

@@ -464,10 +464,18 @@ void Parser::parse(const toml::table& root, const ConfigOptions& options, Config
       invalid(n, "vhost.probe_listen", "'" + c->vhost.probeListen + "': " + why);
     }
   }
-  if (const toml::node* n = string(vhost, "vhost", "name", &c->vhost.name)) {
+  const toml::node* nameNode = string(vhost, "vhost", "name", &c->vhost.name);
+  if (nameNode != nullptr) {
     if (auto a = policy::Address::fromName(c->vhost.name, "machine"); !a.isOk()) {
-      invalid(n, "vhost.name", "'" + c->vhost.name + "': " + a.status().message() +
-                                   " (expected four labels: scope.group.identity.resource)");
+      invalid(nameNode, "vhost.name", "'" + c->vhost.name + "': " + a.status().message() +
+                                          " (expected four labels: scope.group.identity.resource)");
+    }
+  }
+  // The daemon registers both in its own name: one would replace the other.
+  for (const UpstreamConfig& u : c->upstreams) {
+    if (vhost != nullptr && !c->vhost.listen.empty() && u.name == c->vhost.name) {
+      invalid(nameNode != nullptr ? nameNode : static_cast<const toml::node*>(vhost), "vhost.name",
+              "'" + c->vhost.name + "' is also an [[upstream]] name; give the vhost listener a name of its own");
     }
   }
   path(vhost, "vhost", "hosts_dir", &c->vhost.hostsDir);

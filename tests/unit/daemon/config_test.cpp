@@ -399,6 +399,13 @@ BOOST_AUTO_TEST_CASE(vhost_section_is_parsed_and_checked) {
     BOOST_REQUIRE_MESSAGE(!badName.isOk(), name);
     BOOST_TEST(badName.status().message().find("vhost.name") != std::string::npos, badName.status().message());
   }
+  // The listener and an [[upstream]] are both the daemon's own registrations.
+  auto clash = kith::daemon::parseConfig(
+      "machine = \"n1\"\ntrust_domain = \"example.org\"\n[vhost]\nlisten = \"127.0.0.1:0\"\n"
+      "[[upstream]]\nname = \"vhost.kithd.listener.default\"\nlisten = \"127.0.0.1:0\"\ndestination = \"a.b.c.d.e\"\n",
+      "k.toml");
+  BOOST_REQUIRE(!clash.isOk());
+  BOOST_TEST(clash.status().message().find("also an [[upstream]] name") != std::string::npos, clash.status().message());
   auto bad = kith::daemon::parseConfig(
       "machine = \"n1\"\ntrust_domain = \"example.org\"\n[vhost]\nlisten = \"nope\"\nlisen = 1\n", "k.toml");
   BOOST_REQUIRE(!bad.isOk());

@@ -1,7 +1,14 @@
-// Backend: a TCP server for the vhost integration tests that parses the PROXY
-// v2 header the vhost listener sends first and records what each connection
-// carried (vhost_test.cpp, vhost_mesh_test.cpp).
+// Backends for the vhost integration tests (vhost_test.cpp,
+// vhost_mesh_test.cpp): Backend, a TCP server that parses the PROXY v2 header
+// the vhost listener sends first and records what each connection carried;
+// holdOpenThenEnd, a held-open stream that something must end.
 #pragma once
+
+// clang-format off
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+// clang-format on
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -9,6 +16,8 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -109,5 +118,68 @@ class Backend {
   std::vector<Seen> seen_;
   std::thread thread_;
 };
+
+// A backend that holds its one stream open until the other side ends it,
+// registered by `serve(port)`; a TLS client (wolfSSL) for host `sni` on the
+// vhost listener at `vhostPort` sends one line; once the backend has the
+// stream, `end` runs, and then both the client's and the backend's ends must
+// close.
+inline void holdOpenThenEnd(uint16_t vhostPort, const std::string& sni,
+                            const std::function<void(uint16_t backendPort)>& serve,
+                            const std::function<void()>& end) {
+  UniqueFd lfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(::bind(lfd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  BOOST_REQUIRE(::listen(lfd.get(), 4) == 0);
+  socklen_t slen = sizeof sa;
+  ::getsockname(lfd.get(), reinterpret_cast<sockaddr*>(&sa), &slen);
+  std::atomic<bool> accepted{false}, ended{false};
+  std::thread holder([&] {
+    UniqueFd c(::accept(lfd.get(), nullptr, nullptr));
+    accepted = true;
+    timeval tv{60, 0};
+    ::setsockopt(c.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[4096];
+    while (::recv(c.get(), buf, sizeof buf, 0) > 0) {
+    }
+    ended = true;
+  });
+  struct Join {
+    std::thread& t;
+    int fd;
+    ~Join() {
+      ::shutdown(fd, SHUT_RDWR);  // a failed check must not leave accept() waiting
+      t.join();
+    }
+  } join{holder, lfd.get()};
+  serve(ntohs(sa.sin_port));
+  wolfSSL_Init();
+  std::unique_ptr<WOLFSSL_CTX, decltype(&wolfSSL_CTX_free)> ctx(wolfSSL_CTX_new(wolfSSLv23_client_method()),
+                                                                &wolfSSL_CTX_free);
+  wolfSSL_CTX_set_verify(ctx.get(), WOLFSSL_VERIFY_NONE, nullptr);
+  UniqueFd cfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in la{};
+  la.sin_family = AF_INET;
+  la.sin_port = htons(vhostPort);
+  la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(::connect(cfd.get(), reinterpret_cast<sockaddr*>(&la), sizeof la) == 0);
+  timeval tv{30, 0};
+  ::setsockopt(cfd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::unique_ptr<WOLFSSL, decltype(&wolfSSL_free)> ssl(wolfSSL_new(ctx.get()), &wolfSSL_free);
+  wolfSSL_UseSNI(ssl.get(), WOLFSSL_SNI_HOST_NAME, sni.data(), static_cast<unsigned short>(sni.size()));
+  wolfSSL_set_fd(ssl.get(), cfd.get());
+  BOOST_REQUIRE(wolfSSL_connect(ssl.get()) == WOLFSSL_SUCCESS);
+  BOOST_REQUIRE(wolfSSL_write(ssl.get(), "hi\n", 3) == 3);
+  BOOST_REQUIRE(waitFor([&] { return accepted.load(); }, 30000));
+  BOOST_TEST(!ended.load());
+  end();
+  char buf[64];
+  BOOST_TEST(wolfSSL_read(ssl.get(), buf, sizeof buf) <= 0);  // the client's stream ends
+  BOOST_TEST(waitFor([&] { return ended.load(); }, 30000));  // and the backend's
+  ssl.reset();
+  wc_ecc_fp_free();  // wolfSSL's per-thread ECC cache
+}
 
 }  // namespace kith::test

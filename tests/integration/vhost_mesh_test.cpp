@@ -188,6 +188,27 @@ BOOST_AUTO_TEST_CASE(the_backends_daemon_down_is_a_clear_error_and_a_group_fails
   BOOST_TEST(remoteOnly.connections() == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(a_policy_reload_on_the_backends_daemon_closes_an_open_vhost_stream) {
+  VhostMesh vm;
+  vm.hostInit("hold.example.test", "prod.hold.*.*.*");
+  holdOpenThenEnd(vm.port, "hold.example.test",
+                  [&](uint16_t backendPort) {
+                    TestClient c = vm.mesh.api("b");
+                    auto r = c.request({{"op", "register"}, {"name", "prod.hold.h1.default"},
+                                        {"target", "tcp:127.0.0.1:" + std::to_string(backendPort)}});
+                    BOOST_REQUIRE(r.isOk() && r->json.value("ok", false));
+                    vm.registrations.push_back(std::move(c));
+                    BOOST_REQUIRE(vm.mesh.knows("a", "prod.hold.h1.default.b"));
+                  },
+                  [&] {
+                    // Only b's policy changes: b re-decides its tunnel streams
+                    // and resets this one; a closes the client's end.
+                    writeFile(vm.mesh.dir.path() + "/policy-b.toml",
+                              policyFile("[[deny]]\nfrom = \"*.*.*.*.*\"\nto = \"prod.hold.*.*.*\"\n"));
+                    vm.admin("b", {{"op", "policy.reload"}});
+                  });
+}
+
 BOOST_AUTO_TEST_CASE(a_listening_backend_on_b_gets_the_stream_with_the_header_first) {
   VhostMesh vm;
   vm.hostInit("l.example.test", "prod.listen.*.*.*");

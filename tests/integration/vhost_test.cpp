@@ -657,64 +657,17 @@ BOOST_FIXTURE_TEST_CASE(megabytes_cross_the_relay_intact_both_ways, VhostFixture
   BOOST_TEST(served.load());
 }
 
-// A backend registered as `name4` that holds its one stream open until the
-// other side ends it; a TLS client (wolfSSL) for host `sni` sends one line,
-// then `end` runs and both the client's and the backend's ends must close.
+// A backend registered as `name4` (on the fixture's daemon) that holds its one
+// stream open; see holdOpenThenEnd.
 static void streamEndsWhen(VhostFixture& f, const std::string& sni, const std::string& name4,
-                    const std::function<void()>& end) {
-  UniqueFd lfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  BOOST_REQUIRE(::bind(lfd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-  BOOST_REQUIRE(::listen(lfd.get(), 4) == 0);
-  socklen_t slen = sizeof sa;
-  ::getsockname(lfd.get(), reinterpret_cast<sockaddr*>(&sa), &slen);
-  std::atomic<bool> accepted{false}, ended{false};
-  std::thread holder([&] {
-    UniqueFd c(::accept(lfd.get(), nullptr, nullptr));
-    accepted = true;
-    timeval tv{60, 0};
-    ::setsockopt(c.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    char buf[4096];
-    while (::recv(c.get(), buf, sizeof buf, 0) > 0) {
-    }
-    ended = true;
-  });
-  struct Join {
-    std::thread& t;
-    ~Join() { t.join(); }
-  } join{holder};
-  auto reg = TestClient::connect(f.daemon.apiSocket());
-  BOOST_REQUIRE(reg.isOk());
-  auto r = reg->request({{"op", "register"}, {"name", name4},
-                         {"target", "tcp:127.0.0.1:" + std::to_string(ntohs(sa.sin_port))}});
-  BOOST_REQUIRE(r.isOk() && r->json.value("ok", false));
-  wolfSSL_Init();
-  std::unique_ptr<WOLFSSL_CTX, decltype(&wolfSSL_CTX_free)> ctx(wolfSSL_CTX_new(wolfSSLv23_client_method()),
-                                                                &wolfSSL_CTX_free);
-  wolfSSL_CTX_set_verify(ctx.get(), WOLFSSL_VERIFY_NONE, nullptr);
-  UniqueFd cfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in la{};
-  la.sin_family = AF_INET;
-  la.sin_port = htons(f.port);
-  la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  BOOST_REQUIRE(::connect(cfd.get(), reinterpret_cast<sockaddr*>(&la), sizeof la) == 0);
-  timeval tv{30, 0};
-  ::setsockopt(cfd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::unique_ptr<WOLFSSL, decltype(&wolfSSL_free)> ssl(wolfSSL_new(ctx.get()), &wolfSSL_free);
-  wolfSSL_UseSNI(ssl.get(), WOLFSSL_SNI_HOST_NAME, sni.data(), static_cast<unsigned short>(sni.size()));
-  wolfSSL_set_fd(ssl.get(), cfd.get());
-  BOOST_REQUIRE(wolfSSL_connect(ssl.get()) == WOLFSSL_SUCCESS);
-  BOOST_REQUIRE(wolfSSL_write(ssl.get(), "hi\n", 3) == 3);
-  BOOST_REQUIRE(waitFor([&] { return accepted.load(); }, 30000));
-  BOOST_TEST(!ended.load());
-  end();
-  char buf[64];
-  BOOST_TEST(wolfSSL_read(ssl.get(), buf, sizeof buf) <= 0);  // the client's stream ends
-  BOOST_TEST(waitFor([&] { return ended.load(); }, 30000));  // and the backend's
-  ssl.reset();
-  wc_ecc_fp_free();  // wolfSSL's per-thread ECC cache
+                           const std::function<void()>& end) {
+  holdOpenThenEnd(f.port, sni, [&](uint16_t backendPort) {
+    auto reg = TestClient::connect(f.daemon.apiSocket());
+    BOOST_REQUIRE(reg.isOk());
+    auto r = reg->request({{"op", "register"}, {"name", name4}, {"target", "tcp:127.0.0.1:" + std::to_string(backendPort)}});
+    BOOST_REQUIRE(r.isOk() && r->json.value("ok", false));
+    f.registrations.push_back(std::move(*reg));
+  }, end);
 }
 
 BOOST_FIXTURE_TEST_CASE(removing_a_vhost_closes_its_open_streams, VhostFixture) {

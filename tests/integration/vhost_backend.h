@@ -28,6 +28,20 @@
 
 namespace kith::test {
 
+// A TCP socket listening on 127.0.0.1 at a port the kernel picks (*port).
+inline UniqueFd listenOnLoopback(uint16_t* port, int backlog = 64) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  BOOST_REQUIRE(::listen(fd.get(), backlog) == 0);
+  socklen_t len = sizeof sa;
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&sa), &len);
+  *port = ntohs(sa.sin_port);
+  return fd;
+}
+
 // A TCP backend on 127.0.0.1:0. Each connection: PROXY v2 header, then one
 // request (an HTTP request up to its blank line, or one line), answered with
 // "backend=NAME" (as an HTTP response for HTTP), then closed.
@@ -38,15 +52,7 @@ class Backend {
     std::string payload;
   };
   explicit Backend(std::string name) : name_(std::move(name)) {
-    fd_ = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    BOOST_REQUIRE(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-    BOOST_REQUIRE(::listen(fd_.get(), 64) == 0);
-    socklen_t len = sizeof sa;
-    ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&sa), &len);
-    port_ = ntohs(sa.sin_port);
+    fd_ = listenOnLoopback(&port_);
     thread_ = std::thread([this] { run(); });
   }
   ~Backend() {
@@ -127,14 +133,8 @@ class Backend {
 inline void holdOpenThenEnd(uint16_t vhostPort, const std::string& sni,
                             const std::function<void(uint16_t backendPort)>& serve,
                             const std::function<void()>& end) {
-  UniqueFd lfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  BOOST_REQUIRE(::bind(lfd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-  BOOST_REQUIRE(::listen(lfd.get(), 4) == 0);
-  socklen_t slen = sizeof sa;
-  ::getsockname(lfd.get(), reinterpret_cast<sockaddr*>(&sa), &slen);
+  uint16_t backendPort = 0;
+  UniqueFd lfd = listenOnLoopback(&backendPort, 4);
   std::atomic<bool> accepted{false}, ended{false};
   std::thread holder([&] {
     UniqueFd c(::accept(lfd.get(), nullptr, nullptr));
@@ -154,7 +154,7 @@ inline void holdOpenThenEnd(uint16_t vhostPort, const std::string& sni,
       t.join();
     }
   } join{holder, lfd.get()};
-  serve(ntohs(sa.sin_port));
+  serve(backendPort);
   wolfSSL_Init();
   std::unique_ptr<WOLFSSL_CTX, decltype(&wolfSSL_CTX_free)> ctx(wolfSSL_CTX_new(wolfSSLv23_client_method()),
                                                                 &wolfSSL_CTX_free);

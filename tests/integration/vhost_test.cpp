@@ -579,14 +579,8 @@ BOOST_FIXTURE_TEST_CASE(kithctl_issue_client_certificate_is_accepted_by_the_list
 // both ways through the relay (backpressure, partial writes, close_notify).
 BOOST_FIXTURE_TEST_CASE(megabytes_cross_the_relay_intact_both_ways, VhostFixture) {
   const size_t kUp = 3u << 20, kExtra = 5u << 20;
-  UniqueFd lfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  BOOST_REQUIRE(::bind(lfd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-  BOOST_REQUIRE(::listen(lfd.get(), 4) == 0);
-  socklen_t slen = sizeof sa;
-  ::getsockname(lfd.get(), reinterpret_cast<sockaddr*>(&sa), &slen);
+  uint16_t backendPort = 0;
+  UniqueFd lfd = listenOnLoopback(&backendPort, 4);
   auto pattern = [](size_t i) { return static_cast<char>((i * 7 + i / 251) & 0xff); };
   std::atomic<bool> served{false};
   std::thread server([&] {
@@ -639,7 +633,7 @@ BOOST_FIXTURE_TEST_CASE(megabytes_cross_the_relay_intact_both_ways, VhostFixture
   auto c = TestClient::connect(daemon.apiSocket());
   BOOST_REQUIRE(c.isOk());
   auto r = c->request({{"op", "register"}, {"name", "prod.big.b1.default"},
-                       {"target", "tcp:127.0.0.1:" + std::to_string(ntohs(sa.sin_port))}});
+                       {"target", "tcp:127.0.0.1:" + std::to_string(backendPort)}});
   BOOST_REQUIRE(r.isOk() && r->json.value("ok", false));
   std::string up(kUp, '\0');
   for (size_t i = 0; i < kUp; ++i) up[i] = pattern(i * 3 + 1);

@@ -4,7 +4,6 @@
 // is registered and when nothing matches.
 #include "kith/daemon/vhost_route.h"
 
-#include <sodium.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
@@ -16,34 +15,19 @@
 #include "kith/daemon/loop.h"
 #include "kith/daemon/policy_manager.h"
 #include "kith/daemon/store.h"
+#include "registry_env.h"
 
 using namespace kith;
 using namespace kith::daemon;
 
 namespace {
 
-struct Env {
-  std::string dir;
-  Loop loop;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<Registry> reg;
+struct Env : kith::daemon::test::RegistryEnv {
   std::unique_ptr<ApiServer> server;
   std::unique_ptr<PolicyManager> policy;
   std::unique_ptr<LocalBroker> broker;
 
-  Env() {
-    BOOST_REQUIRE(sodium_init() >= 0);
-    char tmpl[] = "/tmp/kith-vhost-route-XXXXXX";
-    dir = mkdtemp(tmpl);
-    auto s = Store::open(dir + "/state.db", [this](std::function<void()> fn) { loop.post(std::move(fn)); });
-    BOOST_REQUIRE(s.isOk());
-    store = std::move(s).value();
-    Registry::Options o;
-    o.machine = "n1";
-    o.trustDomain = "test.kith";
-    o.machineIdentity = "node-key";
-    reg = std::make_unique<Registry>(loop, *store, o);
-    BOOST_REQUIRE(reg->restore().isOk());
+  Env() : RegistryEnv("vhost-route") {
     // Never started: the broker only looks listeners up in it.
     server = std::make_unique<ApiServer>(loop, ApiServer::Options{dir + "/api.sock", dir + "/admin.sock", {}, 16},
                                          [](ApiConnection&, nlohmann::json, Reply) {}, [](ApiConnection&) {});
@@ -52,14 +36,8 @@ struct Env {
     broker = std::make_unique<LocalBroker>(loop, *reg, *server, *policy, LocalBroker::Options{dir, false});
   }
   ~Env() {
-    broker.reset();
+    broker.reset();  // before the registry the base closes
     server.reset();
-    reg.reset();
-    store->close();
-    loop.run();  // deliver what the store posted while closing
-    store.reset();
-    BOOST_TEST(loop.close() == 0);
-    std::filesystem::remove_all(dir);
   }
   // Runs the loop until `done` or the deadline.
   void runUntil(const std::function<bool()>& done, int ms = 10000) {

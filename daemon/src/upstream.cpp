@@ -17,7 +17,7 @@ constexpr const char* kMod = "upstream";
 }  // namespace
 
 Upstream::Upstream(Loop& loop, Registry& registry, LocalBroker& broker, UpstreamOptions opts)
-    : loop_(loop), registry_(registry), broker_(broker), opts_(std::move(opts)),
+    : loop_(loop), broker_(broker), opts_(std::move(opts)),
       self_(loop, registry, opts_.name, "kithd-upstream"), retry_(loop) {}
 
 Upstream::~Upstream() {

@@ -41,7 +41,8 @@ void MeshVhostRoute::open(const std::string& destination, const VhostStreamSourc
   req.destination = destination;
   req.timeoutMs = timeoutMs;
   req.raw = true;  // the listener writes the PROXY header itself
-  log::debug(kMod, "opening backend", {{"conn", source.name}, {"as", self->row.address}, {"dst", destination}});
+  log::debug(kMod, "opening backend",
+             {{"conn", source.name}, {"identity", source.identity}, {"as", self->row.address}, {"dst", destination}});
   broker_.connectFor(*self, self_.uid(), std::move(req),
                      [answer](Status st, nlohmann::json, UniqueFd callerEnd) mutable {
                        // The caller's end comes blocking, as from socket(2).

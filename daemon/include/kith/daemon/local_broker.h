@@ -105,7 +105,8 @@ class LocalBroker {
   void connectFor(const Registration& src, uid_t uid, ConnectRequest req, Done done);
   // The server end of a stream to the local workload `dst` for `origin`: a
   // listener gets an `incoming` event, a target is dialled (PROXY v2 header
-  // first when it asked, unless `origin.raw`). `done` runs exactly once, maybe before this returns.
+  // first when it asked, unless `origin.raw`). `done` runs exactly once,
+  // maybe before this returns.
   void openLocal(const std::string& dst, const StreamOrigin& origin, const std::string& proto, int64_t timeoutMs,
                  std::function<void(Status, UniqueFd serverEnd)> done);
   // Remote destinations: where they are found (the Replicator's srv records)

@@ -47,7 +47,6 @@ class Upstream {
   void onAccept();
 
   Loop& loop_;
-  Registry& registry_;
   LocalBroker& broker_;
   UpstreamOptions opts_;
   UniqueFd fd_;

@@ -220,8 +220,14 @@ int run(bool quick) {
   wolfSSL_Init();
   BenchDir dir;
   std::string cfg = dir.path() + "/kithd.toml";
+  std::string policy = dir.path() + "/policy.toml";
+  // Vhost streams are connects from the listener's workload: the policy
+  // (default deny) must let it reach the backend.
+  FILE* p = std::fopen(policy.c_str(), "w");
+  std::fputs("[[allow]]\nfrom = \"vhost.kithd.listener.default.*\"\nto = \"bench.be.*.*.*\"\ncross_scope = true\n", p);
+  std::fclose(p);
   FILE* f = std::fopen(cfg.c_str(), "w");
-  std::fputs("[vhost]\nlisten = \"127.0.0.1:0\"\n", f);
+  std::fprintf(f, "[vhost]\nlisten = \"127.0.0.1:0\"\n[policy]\nfile = \"%s\"\n", policy.c_str());
   std::fclose(f);
   KithdProcess kithd(selfDir() + "/kithd", dir.path() + "/home", {"--config", cfg});
   if (Status st = kithd.start(); !st.isOk()) {

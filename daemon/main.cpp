@@ -146,6 +146,7 @@ int main(int argc, char** argv) {
   o.vhost.hostsDir = config.vhost.hostsDir;
   o.vhost.listen = config.vhost.listen;
   o.vhost.probeListen = config.vhost.probeListen;
+  o.vhost.name = config.vhost.name;
   if (replicate) {
     ReplicatorOptions ro;
     ro.machine = config.machine;

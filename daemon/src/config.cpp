@@ -18,6 +18,7 @@
 #include "kith/common/error_list.h"
 #include "kith/common/toml_guard.h"
 #include "kith/identity/spiffe.h"
+#include "kith/policy/address.h"
 #include "kith/policy/pattern.h"
 #include "kith/daemon/metrics_http.h"
 
@@ -452,7 +453,7 @@ void Parser::parse(const toml::table& root, const ConfigOptions& options, Config
 
   // --- [vhost] ---
   const toml::table* vhost = section(root, "vhost");
-  if (vhost != nullptr) checkKeys(*vhost, "vhost", {"listen", "probe_listen", "hosts_dir"});
+  if (vhost != nullptr) checkKeys(*vhost, "vhost", {"listen", "probe_listen", "hosts_dir", "name"});
   if (const toml::node* n = string(vhost, "vhost", "listen", &c->vhost.listen)) {
     if (!validHostPort(c->vhost.listen, /*allowPortZero=*/true, &why)) {
       invalid(n, "vhost.listen", "'" + c->vhost.listen + "': " + why);
@@ -461,6 +462,20 @@ void Parser::parse(const toml::table& root, const ConfigOptions& options, Config
   if (const toml::node* n = string(vhost, "vhost", "probe_listen", &c->vhost.probeListen)) {
     if (!validHostPort(c->vhost.probeListen, /*allowPortZero=*/true, &why)) {
       invalid(n, "vhost.probe_listen", "'" + c->vhost.probeListen + "': " + why);
+    }
+  }
+  const toml::node* nameNode = string(vhost, "vhost", "name", &c->vhost.name);
+  if (nameNode != nullptr) {
+    if (auto a = policy::Address::fromName(c->vhost.name, "machine"); !a.isOk()) {
+      invalid(nameNode, "vhost.name", "'" + c->vhost.name + "': " + a.status().message() +
+                                          " (expected four labels: scope.group.identity.resource)");
+    }
+  }
+  // The daemon registers both in its own name: one would replace the other.
+  for (const UpstreamConfig& u : c->upstreams) {
+    if (vhost != nullptr && !c->vhost.listen.empty() && u.name == c->vhost.name) {
+      invalid(nameNode != nullptr ? nameNode : static_cast<const toml::node*>(vhost), "vhost.name",
+              "'" + c->vhost.name + "' is also an [[upstream]] name; give the vhost listener a name of its own");
     }
   }
   path(vhost, "vhost", "hosts_dir", &c->vhost.hostsDir);

@@ -141,7 +141,7 @@ Status Daemon::start() {
   service_->setReplicator(replicator_.get());
   service_->setTunnels(tunnels_.get());
   service_->setSvids(svids_.get());
-  vhost_ = std::make_unique<VhostService>(loop_, *store_, *registry_, *server_, opts_.vhost);
+  vhost_ = std::make_unique<VhostService>(loop_, *store_, *registry_, *broker_, opts_.vhost);
   KITH_RETURN_IF_ERROR(vhost_->start());
   service_->setVhost(vhost_.get());
   KITH_RETURN_IF_ERROR(server_->start());

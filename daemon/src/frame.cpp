@@ -73,9 +73,9 @@ Result<Frame> parseHeader(const char* p, size_t* payloadLen) {
 }  // namespace frame_detail
 
 std::string encodeOpen(const OpenPayload& p) {
-  return nlohmann::json{{"src", p.src}, {"dst", p.dst}, {"proto", p.proto}, {"spiffe", p.spiffe},
-                        {"window", p.window}}
-      .dump();
+  nlohmann::json j{{"src", p.src}, {"dst", p.dst}, {"proto", p.proto}, {"spiffe", p.spiffe}, {"window", p.window}};
+  if (p.raw) j["raw"] = true;  // absent otherwise: the payload older daemons know
+  return j.dump();
 }
 
 Result<OpenPayload> decodeOpen(std::string_view payload) {
@@ -94,6 +94,10 @@ Result<OpenPayload> decodeOpen(std::string_view payload) {
     return Status::badRequest("OPEN: window must be a 32-bit unsigned number");
   }
   p.window = w->get<uint32_t>();
+  if (auto r = j.find("raw"); r != j.end()) {
+    if (!r->is_boolean()) return Status::badRequest("OPEN: raw must be a boolean");
+    p.raw = r->get<bool>();
+  }
   if (p.proto != "tcp" && p.proto != "udp") return Status::badRequest("OPEN: proto must be tcp or udp");
   return p;
 }

@@ -230,7 +230,7 @@ void LocalBroker::connectFor(const Registration& src, uid_t uid, ConnectRequest 
     return fail(Status(Code::kDestinationNotFound, "no workload matches " + req.destination));
   }
   auto a = std::make_shared<Attempt>();
-  a->origin = {src.row.address, src.row.spiffeId};
+  a->origin = {src.row.address, src.row.spiffeId, req.raw};
   a->uid = uid;
   a->req = std::move(req);
   Status firstDenial;
@@ -373,7 +373,7 @@ void LocalBroker::dialTarget(const Registration& dst, const StreamOrigin& origin
     if (st.isOk() && !d) st = Status(Code::kDestinationNotFound, addr + " deregistered");
     if (!st.isOk()) return done(Status(st.code(), st.message().rfind(addr, 0) == 0 ? st.message() : addr + ": " + st.message()), UniqueFd());
     if (Status owner = checkTargetOwner(*d, cfd.get()); !owner.isOk()) return done(owner, UniqueFd());
-    if (d->row.proxyProtocol) {
+    if (d->row.proxyProtocol && !origin.raw) {
       api::ProxyHeader h;
       auto t = Target::parse(d->row.target);
       if (t->kind == Target::Kind::kUnix) {

@@ -255,7 +255,7 @@ void TunnelBroker::unreachable(const std::string& machine, const std::string& wh
 }
 
 void TunnelBroker::startOpen(PeerLink& link, PendingOpen p) {
-  OpenPayload open{p.origin.address, p.dst, p.proto, p.origin.spiffeId, 0};
+  OpenPayload open{p.origin.address, p.dst, p.proto, p.origin.spiffeId, 0, p.origin.raw};
   uint64_t linkId = link.id();
   std::string machine = link.peer().machine;
   StreamInfo info{linkId, 0, p.origin.address, p.dst, p.proto, machine, true, 0};
@@ -396,7 +396,7 @@ void TunnelBroker::openRequested(PeerLink& link, uint32_t stream, OpenPayload op
   if (!d.allowed) return refuse(Status(Code::kUnauthorized, d.message));
   uint64_t linkId = link.id();
   StreamInfo info{linkId, stream, open.src, open.dst, open.proto, peer, false, 0};
-  local_.openLocal(open.dst, {open.src, open.spiffe}, open.proto, opts_.acceptTimeoutMs,
+  local_.openLocal(open.dst, {open.src, open.spiffe, open.raw}, open.proto, opts_.acceptTimeoutMs,
                    [this, linkId, stream, info](Status st, UniqueFd fd) mutable {
                      PeerLink* l = findLink(linkId);
                      if (l == nullptr) return;  // link gone; `fd` closes

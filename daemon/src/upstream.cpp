@@ -10,7 +10,6 @@
 
 #include "kith/common/log.h"
 #include "kith/daemon/tunnel_broker.h"
-#include "kith/socket-api/peer_cred.h"
 
 namespace kith::daemon {
 namespace {
@@ -18,8 +17,8 @@ constexpr const char* kMod = "upstream";
 }  // namespace
 
 Upstream::Upstream(Loop& loop, Registry& registry, LocalBroker& broker, UpstreamOptions opts)
-    : loop_(loop), registry_(registry), broker_(broker), opts_(std::move(opts)), heartbeat_(loop), retry_(loop),
-      uid_(::getuid()) {}
+    : loop_(loop), broker_(broker), opts_(std::move(opts)),
+      self_(loop, registry, opts_.name, "kithd-upstream"), retry_(loop) {}
 
 Upstream::~Upstream() {
   *alive_ = false;
@@ -45,49 +44,22 @@ Result<std::unique_ptr<Upstream>> Upstream::create(Loop& loop, Registry& registr
                                                     : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   u->endpoint_ = u->opts_.listen.substr(0, u->opts_.listen.rfind(':')) + ":" + std::to_string(port);
   u->poll_ = std::make_unique<Poll>(loop, u->fd_.get());
-  u->registerSelf();
+  Upstream* raw = u.get();
+  // Connections are accepted while the registration is active.
+  u->self_.start(
+      [raw] {
+        raw->startAccepting();
+        log::info(kMod, "forwarding", {{"listen", raw->endpoint_}, {"destination", raw->opts_.destination},
+                                       {"as", raw->self_.address()}});
+      },
+      [raw] { raw->poll_->stop(); });
   return u;
 }
 
-void Upstream::registerSelf() {
-  Caller caller;
-  caller.cred.pid = ::getpid();
-  caller.cred.uid = uid_;
-  caller.cred.gid = ::getgid();
-  caller.startTime = api::processStartTime(caller.cred.pid).value_or(0);
-  caller.exe = api::processExe(caller.cred.pid);
-  RegisterRequest req;
-  req.name = opts_.name;
-  req.app = "kithd-upstream";
-  std::weak_ptr<bool> alive = alive_;
-  Status st = registry_.registerWorkload(caller, std::move(req), [this, alive](Result<RegisterResult> r) {
-    if (alive.expired()) return;
-    if (!r.isOk()) {
-      // ALREADY_REGISTERED after a restart whose old lease still runs, or a
-      // store hiccup: try again shortly.
-      log::warn(kMod, "cannot register; retrying", {{"name", opts_.name}, {"error", r.status().toString()}});
-      retry_.start(1000, 0, [this] { registerSelf(); });
-      return;
-    }
-    address_ = r->address;
-    token_ = r->token;
-    uint64_t every = static_cast<uint64_t>(std::max<int64_t>(r->ttlMs / 3, 100));
-    heartbeat_.start(every, every, [this] {
-      if (!registry_.heartbeat(token_, uid_).isOk()) {
-        heartbeat_.stop();
-        poll_->stop();
-        log::warn(kMod, "registration lost; registering again", {{"name", opts_.name}});
-        registerSelf();
-      }
-    });
-    (void)poll_->start(UV_READABLE, [this](int status, int) {
-      if (status >= 0) onAccept();
-    });
-    log::info(kMod, "forwarding", {{"listen", endpoint_}, {"destination", opts_.destination}, {"as", address_}});
+void Upstream::startAccepting() {
+  (void)poll_->start(UV_READABLE, [this](int status, int) {
+    if (status >= 0) onAccept();
   });
-  if (!st.isOk()) {
-    log::error(kMod, "cannot register", {{"name", opts_.name}, {"error", st.toString()}});
-  }
 }
 
 void Upstream::onAccept() {
@@ -97,18 +69,14 @@ void Upstream::onAccept() {
       if (errno == EMFILE || errno == ENFILE) {
         // Out of descriptors: pause instead of spinning on a ready listener.
         poll_->stop();
-        retry_.start(250, 0, [this] {
-          (void)poll_->start(UV_READABLE, [this](int status, int) {
-            if (status >= 0) onAccept();
-          });
-        });
+        retry_.start(250, 0, [this] { startAccepting(); });
       }
       return;
     }
     ++accepted_;
     int one = 1;
     ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    const Registration* self = registry_.find(address_);
+    const Registration* self = self_.registration();
     if (self == nullptr) {
       ::close(c);
       ++failed_;
@@ -119,11 +87,11 @@ void Upstream::onAccept() {
     req.timeoutMs = opts_.timeoutMs;
     req.callerFd = UniqueFd(c);
     std::weak_ptr<bool> alive = alive_;
-    broker_.connectFor(*self, uid_, std::move(req), [this, alive](Status st, nlohmann::json, UniqueFd) {
+    broker_.connectFor(*self, self_.uid(), std::move(req), [this, alive](Status st, nlohmann::json, UniqueFd) {
       if (alive.expired() || st.isOk()) return;
       ++failed_;
       // The accepted connection closes with the request: the client sees EOF.
-      log::info(kMod, "connect failed", {{"as", address_}, {"destination", opts_.destination},
+      log::info(kMod, "connect failed", {{"as", self_.address()}, {"destination", opts_.destination},
                                          {"code", std::string(codeName(st.code()))}, {"reason", st.message()}});
     });
   }

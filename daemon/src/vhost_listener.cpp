@@ -138,10 +138,13 @@ class VhostListener::Conn {
   }
 
   // One line to the client over TLS, then close.
-  void refuse(Code code, const std::string& message) {
+  // `detail`, when given, is logged but not sent: what the mesh said about a
+  // backend (addresses, targets, policy rules and files) is the operator's.
+  void refuse(Code code, const std::string& message, const std::string& detail = "") {
     ++l_.stats_.refused;
     log::info(kMod, "connection refused",
-              {{"conn", id_}, {"sni", sni_}, {"code", std::string(codeName(code))}, {"reason", message}});
+              {{"conn", id_}, {"sni", sni_}, {"code", std::string(codeName(code))},
+               {"reason", detail.empty() ? message : message + ": " + detail}});
     sendAndClose("ERR " + std::string(codeName(code)) + " " + message + "\n");
   }
 
@@ -382,8 +385,14 @@ class VhostListener::Conn {
     sniHost_ = sni_.empty() ? nullptr : l_.hosts_.byName(sni_);
     if (!selected_) return refuse(Code::kDestinationNotFound, "host " + selectedName_ + " was removed");
     if (!st.isOk()) {
-      return refuse(st.code() == Code::kDestinationNotFound ? Code::kDestinationNotFound : Code::kCannotConnect,
-                    "no backend for " + selected_->name + ": " + st.message());
+      // The broker's code as it is (not found, unauthorized by policy here or
+      // on the backend's daemon, unreachable machine, cannot connect); its
+      // explanation goes to the log only.
+      const char* why = st.code() == Code::kDestinationNotFound     ? "none is registered"
+                        : st.code() == Code::kUnauthorized          ? "not allowed by policy"
+                        : st.code() == Code::kDestinationUnreachable ? "its machine cannot be reached"
+                                                                     : "none accepted the connection";
+      return refuse(st.code(), "no backend for " + selected_->name + ": " + why, st.message());
     }
     api::ProxyHeader h;
     sockaddr_storage peer{}, local{};

@@ -23,11 +23,11 @@ Result<std::string> stringField(const json& req, const char* key, bool required 
 
 }  // namespace
 
-VhostService::VhostService(Loop& loop, Store& store, Registry& registry, ApiServer& server,
+VhostService::VhostService(Loop& loop, Store& store, Registry& registry, LocalBroker& broker,
                            VhostServiceOptions opts)
     : loop_(loop), opts_(std::move(opts)) {
   hosts_ = std::make_unique<VhostHosts>(store, opts_.hostsDir);
-  route_ = std::make_unique<LocalVhostRoute>(loop, registry, server);
+  route_ = std::make_unique<MeshVhostRoute>(loop, registry, broker, opts_.name);
 }
 
 VhostService::~VhostService() { stop(); }
@@ -38,8 +38,6 @@ void VhostService::stop() {
   probe_.reset();
 }
 
-void VhostService::setRouteForTest(std::unique_ptr<VhostRoute> r) { route_ = std::move(r); }
-
 Status VhostService::start() {
   KITH_RETURN_IF_ERROR(hosts_->load());
   VhostEndpoints ep;
@@ -49,6 +47,7 @@ Status VhostService::start() {
     listener_ = std::make_unique<VhostListener>(loop_, *hosts_, route_.get(), o);
     KITH_RETURN_IF_ERROR(listener_->start());
     ep.userPort = listener_->port();
+    route_->start();  // the listener's workload: its streams are policy-checked connects
   }
   if (!opts_.probeListen.empty()) {
     VhostListenerOptions o;

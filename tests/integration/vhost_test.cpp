@@ -20,11 +20,13 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "fixture.h"
+#include "vhost_backend.h"
 #include "kith/identity/cert.h"
 #include "kith/identity/host_cert.h"
 #include "kith/identity/host_id.h"
@@ -37,97 +39,6 @@ namespace {
 namespace id = kith::identity;
 using nlohmann::json;
 
-// A TCP backend on 127.0.0.1:0. Each connection: PROXY v2 header, then one
-// request (an HTTP request up to its blank line, or one line), answered with
-// "backend=NAME" (as an HTTP response for HTTP), then closed.
-class Backend {
- public:
-  struct Seen {
-    api::ProxyHeader header;
-    std::string payload;
-  };
-  explicit Backend(std::string name) : name_(std::move(name)) {
-    fd_ = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    BOOST_REQUIRE(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-    BOOST_REQUIRE(::listen(fd_.get(), 64) == 0);
-    socklen_t len = sizeof sa;
-    ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&sa), &len);
-    port_ = ntohs(sa.sin_port);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Backend() {
-    stop_ = true;
-    thread_.join();
-  }
-  uint16_t port() const { return port_; }
-  size_t connections() const { return accepted_.load(); }
-  std::vector<Seen> seen() {
-    std::lock_guard<std::mutex> g(mu_);
-    return seen_;
-  }
-
- private:
-  void run() {
-    while (!stop_) {
-      pollfd p{fd_.get(), POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      UniqueFd c(::accept(fd_.get(), nullptr, nullptr));
-      if (!c) continue;
-      ++accepted_;
-      timeval tv{10, 0};
-      ::setsockopt(c.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      std::string in;
-      Seen s;
-      size_t used = 0;
-      bool haveHeader = false;
-      char buf[4096];
-      for (;;) {
-        if (!haveHeader) {
-          auto h = api::parseProxyHeader(in, &used);
-          if (h.isOk()) {
-            s.header = *h;
-            haveHeader = true;
-            in.erase(0, used);
-          } else if (h.status().code() != Code::kNotFound) {
-            break;  // not a PROXY header: recorded as an empty header
-          }
-        }
-        if (haveHeader) {
-          bool http = in.rfind("GET ", 0) == 0;
-          if ((http && in.find("\r\n\r\n") != std::string::npos) || (!http && in.find('\n') != std::string::npos)) {
-            break;
-          }
-        }
-        ssize_t n = ::recv(c.get(), buf, sizeof buf, 0);
-        if (n <= 0) break;
-        in.append(buf, static_cast<size_t>(n));
-      }
-      s.payload = in;
-      std::string body = "backend=" + name_ + "\n";
-      std::string out = in.rfind("GET ", 0) == 0
-                            ? "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
-                                  "\r\nConnection: close\r\n\r\n" + body
-                            : body;
-      (void)::send(c.get(), out.data(), out.size(), MSG_NOSIGNAL);
-      {
-        std::lock_guard<std::mutex> g(mu_);
-        seen_.push_back(std::move(s));
-      }
-    }
-  }
-  std::string name_;
-  UniqueFd fd_;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<size_t> accepted_{0};
-  std::mutex mu_;
-  std::vector<Seen> seen_;
-  std::thread thread_;
-};
-
 struct VhostFixture {
   TempDir dir;
   DaemonProcess daemon{dir.path() + "/home"};
@@ -135,10 +46,19 @@ struct VhostFixture {
   uint16_t port = 0, probePort = 0;
   std::vector<TestClient> registrations;
 
+  std::string policy = dir.path() + "/policy.toml";
+
   VhostFixture() {
-    writeFile(config, "[vhost]\nlisten = \"127.0.0.1:0\"\nprobe_listen = \"127.0.0.1:0\"\n");
+    // Vhost streams are connects from the listener's workload: the
+    // default-deny policy must let it reach the `prod` backends.
+    writeFile(policy, kVhostPolicy);
+    writeFile(config, "[vhost]\nlisten = \"127.0.0.1:0\"\nprobe_listen = \"127.0.0.1:0\"\n[policy]\nfile = \"" +
+                          policy + "\"\n");
     start();
   }
+  static constexpr const char* kVhostPolicy =
+      "[[allow]]\nname = \"vhost-to-prod\"\nfrom = \"vhost.kithd.listener.default.*\"\nto = \"prod.*.*.*.*\"\n"
+      "cross_scope = true\n";
   ~VhostFixture() {
     registrations.clear();
     if (daemon.running()) {
@@ -171,10 +91,12 @@ struct VhostFixture {
   }
   std::string hostId(const std::string& name) { return ok({{"op", "host.show"}, {"name", name}})["host_id"]; }
   // A workload whose target is `b`, held registered for the test.
-  void serve(const std::string& name4, const Backend& b) {
+  void serve(const std::string& name4, const Backend& b, json extra = json::object()) {
     auto c = TestClient::connect(daemon.apiSocket());
     BOOST_REQUIRE(c.isOk());
-    auto r = c->request({{"op", "register"}, {"name", name4}, {"target", "tcp:127.0.0.1:" + std::to_string(b.port())}});
+    json req = {{"op", "register"}, {"name", name4}, {"target", "tcp:127.0.0.1:" + std::to_string(b.port())}};
+    req.update(extra);
+    auto r = c->request(req);
     BOOST_REQUIRE(r.isOk());
     BOOST_REQUIRE_MESSAGE(r->json.value("ok", false), r->json.dump());
     registrations.push_back(std::move(*c));
@@ -380,7 +302,49 @@ BOOST_FIXTURE_TEST_CASE(host_without_a_backend_gets_a_one_line_error, VhostFixtu
   ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.nobody.*.*.*"}});
   std::string out;
   sclient("-servername a.example.test", "hi\n", &out);
-  BOOST_TEST(contains(out, "ERR DESTINATION_NOT_FOUND no backend for a.example.test"), out);
+  BOOST_TEST(contains(out, "ERR DESTINATION_NOT_FOUND no backend for a.example.test: none is registered"), out);
+  BOOST_TEST(!contains(out, "prod.nobody"), out);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_backend_the_policy_does_not_allow_sees_nothing_until_a_rule_allows_it, VhostFixture) {
+  Backend b("s");
+  ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "staging.a.*.*.*"}});
+  serve("staging.a.s1.default", b);
+  std::string out;
+  sclient("-servername a.example.test", "hi\n", &out);
+  // The listener's workload is the source the policy decides for.
+  BOOST_TEST(contains(out, "ERR UNAUTHORIZED no backend for a.example.test: not allowed by policy"), out);
+  BOOST_TEST(!contains(out, "vhost.kithd.listener.default."), out);  // mesh addresses stay inside
+  // The log says who was refused and by which rule.
+  BOOST_TEST(waitFor([&] { return contains(daemon.log(), "not allowed by policy: vhost.kithd.listener.default."); },
+                     5000));
+  BOOST_TEST(b.connections() == 0u);
+  writeFile(policy, std::string(kVhostPolicy) +
+                        "[[allow]]\nfrom = \"vhost.kithd.listener.default.*\"\nto = \"staging.a.*.*.*\"\n"
+                        "cross_scope = true\n");
+  ok({{"op", "policy.reload"}});
+  out.clear();
+  sclient("-servername a.example.test", "hi\n", &out);
+  BOOST_TEST(contains(out, "backend=s"), out);
+  BOOST_TEST(b.connections() == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_backend_that_asked_for_proxy_headers_gets_the_listeners_header_exactly_once,
+                        VhostFixture) {
+  Backend b("a");
+  ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.a.*.*.*"}});
+  serve("prod.a.s1.default", b, {{"proxy_protocol", true}});
+  std::string out;
+  sclient("-servername a.example.test", "hello\n", &out);
+  BOOST_TEST(contains(out, "backend=a"), out);
+  auto seen = b.seen();
+  BOOST_REQUIRE_EQUAL(seen.size(), 1u);
+  // The listener's header (host TLVs), not the registration's (0xE0 address),
+  // and right after it the client's bytes: no second header.
+  BOOST_TEST((seen[0].header.tlv(api::kTlvAuthority) == std::optional<std::string>("a.example.test")));
+  BOOST_TEST((seen[0].header.tlv(api::kTlvKithHostId) == std::optional<std::string>(hostId("a.example.test"))));
+  BOOST_TEST(!seen[0].header.tlv(api::kTlvKithAddress).has_value());
+  BOOST_TEST(seen[0].payload == "hello\n");
 }
 
 BOOST_FIXTURE_TEST_CASE(haproxy_accepts_the_proxy_v2_header, VhostFixture) {
@@ -619,14 +583,8 @@ BOOST_FIXTURE_TEST_CASE(kithctl_issue_client_certificate_is_accepted_by_the_list
 // both ways through the relay (backpressure, partial writes, close_notify).
 BOOST_FIXTURE_TEST_CASE(megabytes_cross_the_relay_intact_both_ways, VhostFixture) {
   const size_t kUp = 3u << 20, kExtra = 5u << 20;
-  UniqueFd lfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  BOOST_REQUIRE(::bind(lfd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-  BOOST_REQUIRE(::listen(lfd.get(), 4) == 0);
-  socklen_t slen = sizeof sa;
-  ::getsockname(lfd.get(), reinterpret_cast<sockaddr*>(&sa), &slen);
+  uint16_t backendPort = 0;
+  UniqueFd lfd = listenOnLoopback(&backendPort, 4);
   auto pattern = [](size_t i) { return static_cast<char>((i * 7 + i / 251) & 0xff); };
   std::atomic<bool> served{false};
   std::thread server([&] {
@@ -679,7 +637,7 @@ BOOST_FIXTURE_TEST_CASE(megabytes_cross_the_relay_intact_both_ways, VhostFixture
   auto c = TestClient::connect(daemon.apiSocket());
   BOOST_REQUIRE(c.isOk());
   auto r = c->request({{"op", "register"}, {"name", "prod.big.b1.default"},
-                       {"target", "tcp:127.0.0.1:" + std::to_string(ntohs(sa.sin_port))}});
+                       {"target", "tcp:127.0.0.1:" + std::to_string(backendPort)}});
   BOOST_REQUIRE(r.isOk() && r->json.value("ok", false));
   std::string up(kUp, '\0');
   for (size_t i = 0; i < kUp; ++i) up[i] = pattern(i * 3 + 1);
@@ -697,66 +655,36 @@ BOOST_FIXTURE_TEST_CASE(megabytes_cross_the_relay_intact_both_ways, VhostFixture
   BOOST_TEST(served.load());
 }
 
+// A backend registered as `name4` (on the fixture's daemon) that holds its one
+// stream open; see holdOpenThenEnd.
+static void streamEndsWhen(VhostFixture& f, const std::string& sni, const std::string& name4,
+                           const std::function<void()>& end) {
+  holdOpenThenEnd(f.port, sni, [&](uint16_t backendPort) {
+    auto reg = TestClient::connect(f.daemon.apiSocket());
+    BOOST_REQUIRE(reg.isOk());
+    auto r = reg->request({{"op", "register"}, {"name", name4}, {"target", "tcp:127.0.0.1:" + std::to_string(backendPort)}});
+    BOOST_REQUIRE(r.isOk() && r->json.value("ok", false));
+    f.registrations.push_back(std::move(*reg));
+  }, end);
+}
+
 BOOST_FIXTURE_TEST_CASE(removing_a_vhost_closes_its_open_streams, VhostFixture) {
   ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.a.*.*.*"}});
   ok({{"op", "vhost.add"}, {"name", "v.example.test"}, {"primary", "a.example.test"}, {"backend", "prod.hold.*.*.*"}});
-  // A backend that holds each stream open until the other side ends it.
-  UniqueFd lfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  BOOST_REQUIRE(::bind(lfd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-  BOOST_REQUIRE(::listen(lfd.get(), 4) == 0);
-  socklen_t slen = sizeof sa;
-  ::getsockname(lfd.get(), reinterpret_cast<sockaddr*>(&sa), &slen);
-  std::atomic<bool> accepted{false}, ended{false};
-  std::thread holder([&] {
-    UniqueFd c(::accept(lfd.get(), nullptr, nullptr));
-    accepted = true;
-    timeval tv{60, 0};
-    ::setsockopt(c.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    char buf[4096];
-    while (::recv(c.get(), buf, sizeof buf, 0) > 0) {
-    }
-    ended = true;
+  streamEndsWhen(*this, "v.example.test", "prod.hold.h1.default", [&] {
+    json rm = ok({{"op", "vhost.remove"}, {"name", "v.example.test"}});
+    BOOST_TEST(rm["closed_streams"] == 1);
   });
-  struct Join {
-    std::thread& t;
-    ~Join() { t.join(); }
-  } join{holder};
-  auto reg = TestClient::connect(daemon.apiSocket());
-  BOOST_REQUIRE(reg.isOk());
-  auto r = reg->request({{"op", "register"}, {"name", "prod.hold.h1.default"},
-                         {"target", "tcp:127.0.0.1:" + std::to_string(ntohs(sa.sin_port))}});
-  BOOST_REQUIRE(r.isOk() && r->json.value("ok", false));
-  // A TLS client (wolfSSL) that sends one line and then waits for the end.
-  wolfSSL_Init();
-  std::unique_ptr<WOLFSSL_CTX, decltype(&wolfSSL_CTX_free)> ctx(wolfSSL_CTX_new(wolfSSLv23_client_method()),
-                                                                &wolfSSL_CTX_free);
-  wolfSSL_CTX_set_verify(ctx.get(), WOLFSSL_VERIFY_NONE, nullptr);
-  UniqueFd cfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in la{};
-  la.sin_family = AF_INET;
-  la.sin_port = htons(port);
-  la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  BOOST_REQUIRE(::connect(cfd.get(), reinterpret_cast<sockaddr*>(&la), sizeof la) == 0);
-  timeval tv{30, 0};
-  ::setsockopt(cfd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::unique_ptr<WOLFSSL, decltype(&wolfSSL_free)> ssl(wolfSSL_new(ctx.get()), &wolfSSL_free);
-  std::string sni = "v.example.test";
-  wolfSSL_UseSNI(ssl.get(), WOLFSSL_SNI_HOST_NAME, sni.data(), static_cast<unsigned short>(sni.size()));
-  wolfSSL_set_fd(ssl.get(), cfd.get());
-  BOOST_REQUIRE(wolfSSL_connect(ssl.get()) == WOLFSSL_SUCCESS);
-  BOOST_REQUIRE(wolfSSL_write(ssl.get(), "hi\n", 3) == 3);
-  BOOST_REQUIRE(waitFor([&] { return accepted.load(); }, 30000));
-  BOOST_TEST(!ended.load());
-  json rm = ok({{"op", "vhost.remove"}, {"name", "v.example.test"}});
-  BOOST_TEST(rm["closed_streams"] == 1);
-  char buf[64];
-  BOOST_TEST(wolfSSL_read(ssl.get(), buf, sizeof buf) <= 0);  // the client's stream ends
-  BOOST_TEST(waitFor([&] { return ended.load(); }, 30000));  // and the backend's
-  ssl.reset();
-  wc_ecc_fp_free();  // wolfSSL's per-thread ECC cache
+}
+
+BOOST_FIXTURE_TEST_CASE(a_policy_reload_that_no_longer_allows_the_backend_closes_open_vhost_streams,
+                        VhostFixture) {
+  ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.hold.*.*.*"}});
+  streamEndsWhen(*this, "a.example.test", "prod.hold.h1.default", [&] {
+    writeFile(policy, std::string(kVhostPolicy) +
+                          "[[deny]]\nname = \"no-hold\"\nfrom = \"*.*.*.*.*\"\nto = \"prod.hold.*.*.*\"\n");
+    ok({{"op", "policy.reload"}});
+  });
 }
 
 BOOST_FIXTURE_TEST_CASE(garbage_on_the_listeners_never_hurts_the_daemon, VhostFixture) {

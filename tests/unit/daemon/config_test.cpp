@@ -388,6 +388,24 @@ BOOST_AUTO_TEST_CASE(vhost_section_is_parsed_and_checked) {
   BOOST_TEST(c->vhost.listen == "127.0.0.1:4430");
   BOOST_TEST(c->vhost.probeListen == "[::1]:0");
   BOOST_TEST(c->vhost.hostsDir == "/var/lib/kith/hosts");
+  BOOST_TEST(c->vhost.name == "vhost.kithd.listener.default");  // the listener's workload, by default
+  auto named = kith::daemon::parseConfig(
+      "machine = \"n1\"\ntrust_domain = \"example.org\"\n[vhost]\nname = \"edge.front.tls1.default\"\n", "k.toml");
+  BOOST_REQUIRE_MESSAGE(named.isOk(), named.status().toString());
+  BOOST_TEST(named->vhost.name == "edge.front.tls1.default");
+  for (std::string name : {"a.b.c", "a.b.c.d.e", "a.b.*.d", "a.b c.d.e", ""}) {
+    auto badName = kith::daemon::parseConfig(
+        "machine = \"n1\"\ntrust_domain = \"example.org\"\n[vhost]\nname = \"" + name + "\"\n", "k.toml");
+    BOOST_REQUIRE_MESSAGE(!badName.isOk(), name);
+    BOOST_TEST(badName.status().message().find("vhost.name") != std::string::npos, badName.status().message());
+  }
+  // The listener and an [[upstream]] are both the daemon's own registrations.
+  auto clash = kith::daemon::parseConfig(
+      "machine = \"n1\"\ntrust_domain = \"example.org\"\n[vhost]\nlisten = \"127.0.0.1:0\"\n"
+      "[[upstream]]\nname = \"vhost.kithd.listener.default\"\nlisten = \"127.0.0.1:0\"\ndestination = \"a.b.c.d.e\"\n",
+      "k.toml");
+  BOOST_REQUIRE(!clash.isOk());
+  BOOST_TEST(clash.status().message().find("also an [[upstream]] name") != std::string::npos, clash.status().message());
   auto bad = kith::daemon::parseConfig(
       "machine = \"n1\"\ntrust_domain = \"example.org\"\n[vhost]\nlisten = \"nope\"\nlisen = 1\n", "k.toml");
   BOOST_REQUIRE(!bad.isOk());

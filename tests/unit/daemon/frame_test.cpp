@@ -105,6 +105,24 @@ BOOST_AUTO_TEST_CASE(open_payloads_are_validated) {
   BOOST_TEST(!decodeOpen(encodeOpen({longSrc, "d", "tcp", "s", 1})).isOk());
 }
 
+BOOST_AUTO_TEST_CASE(open_raw_is_sent_only_when_set_and_must_be_a_boolean) {
+  // Without raw the payload is exactly what daemons before the flag sent.
+  std::string plain = encodeOpen({"s", "d", "tcp", "x", 1});
+  BOOST_TEST(plain.find("raw") == std::string::npos, plain);
+  BOOST_TEST(!decodeOpen(plain)->raw);
+  OpenPayload p{"s", "d", "tcp", "x", 1};
+  p.raw = true;
+  auto raw = decodeOpen(encodeOpen(p));
+  BOOST_REQUIRE(raw.isOk());
+  BOOST_TEST(raw->raw);
+  BOOST_TEST(!decodeOpen(R"({"src":"a","dst":"b","proto":"tcp","spiffe":"x","window":1,"raw":false})")->raw);
+  for (std::string bad : {R"({"src":"a","dst":"b","proto":"tcp","spiffe":"x","window":1,"raw":1})",
+                          R"({"src":"a","dst":"b","proto":"tcp","spiffe":"x","window":1,"raw":"true"})",
+                          R"({"src":"a","dst":"b","proto":"tcp","spiffe":"x","window":1,"raw":null})"}) {
+    BOOST_TEST(!decodeOpen(bad).isOk(), bad);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(refusals_carry_socket_api_codes_and_garbage_is_cannot_connect) {
   Status st = decodeOpenErr(encodeOpenErr(Code::kUnauthorized, "policy says no"));
   BOOST_TEST(static_cast<int>(st.code()) == static_cast<int>(Code::kUnauthorized));

@@ -12,46 +12,14 @@
 
 #include "kith/daemon/loop.h"
 #include "kith/daemon/store.h"
+#include "registry_env.h"
 
 using namespace kith;
 using namespace kith::daemon;
 
 namespace {
 
-struct Env {
-  std::string dir;
-  Loop loop;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<Registry> reg;
-
-  Env() {
-    BOOST_REQUIRE(sodium_init() >= 0);
-    char tmpl[] = "/tmp/kith-registry-XXXXXX";
-    dir = mkdtemp(tmpl);
-    open();
-  }
-  void open() {
-    auto s = Store::open(dir + "/state.db", [this](std::function<void()> fn) { loop.post(std::move(fn)); });
-    BOOST_REQUIRE(s.isOk());
-    store = std::move(s).value();
-    Registry::Options o;
-    o.machine = "n1";
-    o.trustDomain = "test.kith";
-    o.machineIdentity = "node-key";
-    reg = std::make_unique<Registry>(loop, *store, o);
-    BOOST_REQUIRE(reg->restore().isOk());
-  }
-  void closeAll() {
-    reg.reset();
-    store->close();
-    loop.run();  // deliver what the store posted while closing
-    store.reset();
-  }
-  ~Env() {
-    if (reg) closeAll();
-    BOOST_TEST(loop.close() == 0);
-    std::filesystem::remove_all(dir);
-  }
+struct Env : kith::daemon::test::RegistryEnv {
   Caller self(uint64_t connId = 1) {
     Caller c;
     c.cred = {getuid(), getgid(), getpid()};

@@ -110,6 +110,7 @@ struct VhostConfig {
   std::string listen;       // "HOST:PORT" of the vhost TLS listener; "" = off
   std::string probeListen;  // "HOST:PORT" of the probe/beacon TLS listener; "" = off
   std::string hostsDir;     // host keys and chains; default HOME/hosts
+  std::string name = "vhost.kithd.listener.default";  // the listener's workload: the source policy sees
 
   bool operator==(const VhostConfig&) const = default;
 };

@@ -9,7 +9,7 @@
 // dialled the link have odd ids, those opened by the accepting daemon even ids,
 // so both sides open streams without coordination.
 //
-//   OPEN      JSON {"src","dst","proto","spiffe","window"}: open a stream
+//   OPEN      JSON {"src","dst","proto","spiffe","window"[,"raw"]}: open a stream
 //   OPEN_OK   u32 window: the opener may send that many DATA bytes
 //   OPEN_ERR  JSON {"code","message"}: the stream is refused (socket-API codes)
 //   DATA      bytes (TCP streams); counts against the receiver's window
@@ -93,6 +93,10 @@ struct OpenPayload {
   std::string proto;   // "tcp" | "udp"
   std::string spiffe;  // the source's SPIFFE ID
   uint32_t window = 0;  // what the opener accepts before the first WINDOW
+  // The opener's first bytes are its own PROXY v2 header: the receiver writes
+  // none (whatever the destination's registration asks). Sent only when true;
+  // a daemon that predates it ignores the key.
+  bool raw = false;
 };
 std::string encodeOpen(const OpenPayload& p);
 Result<OpenPayload> decodeOpen(std::string_view payload);

@@ -46,6 +46,10 @@ namespace kith::daemon {
 struct StreamOrigin {
   std::string address;
   std::string spiffeId;
+  // The opener writes its own PROXY v2 header as the stream's first bytes
+  // (the vhost listener, whose TLVs name the host and the client): no daemon
+  // writes the registration's header, here or across a tunnel (OPEN "raw").
+  bool raw = false;
 };
 
 // Opens streams to workloads on other machines (TunnelBroker).
@@ -70,6 +74,8 @@ struct ConnectRequest {
   // accepted by an [[upstream]] listener): it is joined to the destination
   // instead of a new socketpair, and nothing is handed back.
   UniqueFd callerFd;
+  // See StreamOrigin::raw.
+  bool raw = false;
 };
 
 class LocalBroker {
@@ -99,8 +105,8 @@ class LocalBroker {
   void connectFor(const Registration& src, uid_t uid, ConnectRequest req, Done done);
   // The server end of a stream to the local workload `dst` for `origin`: a
   // listener gets an `incoming` event, a target is dialled (PROXY v2 header
-  // first when it asked). `done` runs exactly once, maybe before this returns;
-  // the server end it gets is non-blocking.
+  // first when it asked, unless `origin.raw`). `done` runs exactly once,
+  // maybe before this returns; the server end it gets is non-blocking.
   void openLocal(const std::string& dst, const StreamOrigin& origin, const std::string& proto, int64_t timeoutMs,
                  std::function<void(Status, UniqueFd serverEnd)> done);
   // Remote destinations: where they are found (the Replicator's srv records)

@@ -17,6 +17,7 @@
 #include "kith/daemon/local_broker.h"
 #include "kith/daemon/loop.h"
 #include "kith/daemon/registry.h"
+#include "kith/daemon/self_registration.h"
 
 namespace kith::daemon {
 
@@ -36,27 +37,23 @@ class Upstream {
   ~Upstream();
 
   const std::string& endpoint() const { return endpoint_; }
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return self_.address(); }
   uint64_t accepted() const { return accepted_; }
   uint64_t failed() const { return failed_; }
 
  private:
   Upstream(Loop& loop, Registry& registry, LocalBroker& broker, UpstreamOptions opts);
-  void registerSelf();
+  void startAccepting();
   void onAccept();
 
   Loop& loop_;
-  Registry& registry_;
   LocalBroker& broker_;
   UpstreamOptions opts_;
   UniqueFd fd_;
   std::unique_ptr<Poll> poll_;
-  Timer heartbeat_;
-  Timer retry_;
+  SelfRegistration self_;
+  Timer retry_;  // accepting again after running out of descriptors
   std::string endpoint_;
-  std::string address_;
-  std::string token_;
-  uid_t uid_ = 0;
   uint64_t accepted_ = 0, failed_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

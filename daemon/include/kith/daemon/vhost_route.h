@@ -1,39 +1,45 @@
 // VhostRoute: the one step between the vhost listener and the mesh — "open a
-// stream to a workload matching destination pattern D, as source S". The
-// listener has already authenticated the client and decided the host; the
-// route only finds and connects a backend.
+// stream to a workload matching destination pattern D". The listener has
+// already authenticated the client and decided the host; the route only finds
+// and connects a backend.
 //
-// This is the seam where cross-machine tunnels plug in (issue #5): today
-// LocalVhostRoute serves backends registered on this daemon (a `target` it
-// dials, or a workload that `listen`s through libkith and gets the stream in
-// an `incoming` event); a mesh route would open a broker stream to a remote
-// daemon instead and hand back its local end.
+// MeshVhostRoute is the route kithd uses: the vhost listener is a workload of
+// its own, registered in the daemon's name (`[vhost] name`, SelfRegistration),
+// and each stream is a `connect` from it through the LocalBroker — so policy
+// decides on this daemon and, for a backend on another machine, again on that
+// machine's daemon (through a tunnel); candidate choice (round robin over the
+// local and remote matches) and failover are the broker's. The stream is
+// opened "raw" (StreamOrigin::raw, OPEN "raw"): no daemon writes the backend
+// registration's PROXY header, because the listener writes its own, with the
+// host's TLVs, as the first bytes.
 //
 // Callback contract (STYLE 7): open() calls `done` exactly once, never from
 // inside open() itself (always from the loop), with a connected non-blocking
-// stream or an error: DESTINATION_NOT_FOUND (nothing registered matches) or
-// CANNOT_CONNECT (matches, but none accepted). Nothing has been written to the
-// stream. Destroying the route drops pending opens WITHOUT calling them; the
-// listener (which owns the callbacks' targets) is destroyed after the route.
-// Loop thread only.
+// stream or the broker's error: DESTINATION_NOT_FOUND (nothing matches),
+// UNAUTHORIZED (policy here or there), CANNOT_CONNECT (matches, but none
+// accepted; or the listener's own registration is not active yet),
+// DESTINATION_UNREACHABLE (the backend's machine cannot be reached), BAD_REQUEST.
+// Nothing has been written to the stream. Destroying the route drops pending
+// opens WITHOUT calling them (their streams close); the listener (which owns
+// the callbacks' targets) is destroyed after the route. Loop thread only.
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 
 #include "kith/common/status.h"
 #include "kith/common/unique_fd.h"
-#include "kith/daemon/api_server.h"
+#include "kith/daemon/local_broker.h"
 #include "kith/daemon/loop.h"
 #include "kith/daemon/registry.h"
+#include "kith/daemon/self_registration.h"
 
 namespace kith::daemon {
 
 struct VhostStreamSource {
-  std::string name;      // who opens it, for logs and `incoming` events: "vhost:HOSTNAME"
+  std::string name;      // the connection, for logs: "vhost:HOSTNAME"
   std::string identity;  // the verified client identity (foks:// URI) or ""
 };
 
@@ -45,25 +51,23 @@ class VhostRoute {
                     Done done) = 0;
 };
 
-class LocalVhostRoute : public VhostRoute {
+class MeshVhostRoute : public VhostRoute {
  public:
-  LocalVhostRoute(Loop& loop, Registry& registry, ApiServer& server);
-  ~LocalVhostRoute() override;
+  // `name`: the listener's workload name, four labels.
+  MeshVhostRoute(Loop& loop, Registry& registry, LocalBroker& broker, std::string name);
+  ~MeshVhostRoute() override;
+  // Registers the listener's workload (streams open once it is active).
+  void start();
+  // The listener's address ("" until registered).
+  const std::string& address() const { return self_.address(); }
+
   void open(const std::string& destination, const VhostStreamSource& source, int64_t timeoutMs,
             Done done) override;
 
  private:
-  class Dial;
-  struct Attempt;
-  void tryNext(std::shared_ptr<Attempt> a);
-  void finishDial(uint64_t id);
-
   Loop& loop_;
-  Registry& registry_;
-  ApiServer& server_;
-  uint64_t rr_ = 0;
-  uint64_t nextDial_ = 1;
-  std::map<uint64_t, std::unique_ptr<Dial>> dials_;
+  LocalBroker& broker_;
+  SelfRegistration self_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -21,7 +21,7 @@
 
 #include "kith/common/status.h"
 #include "kith/daemon/api_connection.h"
-#include "kith/daemon/api_server.h"
+#include "kith/daemon/local_broker.h"
 #include "kith/daemon/loop.h"
 #include "kith/daemon/registry.h"
 #include "kith/daemon/store.h"
@@ -35,11 +35,12 @@ struct VhostServiceOptions {
   std::string hostsDir;
   std::string listen;       // "" = no vhost listener
   std::string probeListen;  // "" = no probe listener
+  std::string name = "vhost.kithd.listener.default";  // the listener's workload (four labels)
 };
 
 class VhostService {
  public:
-  VhostService(Loop& loop, Store& store, Registry& registry, ApiServer& server, VhostServiceOptions opts);
+  VhostService(Loop& loop, Store& store, Registry& registry, LocalBroker& broker, VhostServiceOptions opts);
   ~VhostService();
 
   // Loads the hosts and binds the listeners.
@@ -51,8 +52,6 @@ class VhostService {
   void handle(const std::string& op, const nlohmann::json& req, Reply reply);
 
   VhostHosts& hosts() { return *hosts_; }
-  // The hook for cross-machine routing: replace the local route.
-  void setRouteForTest(std::unique_ptr<VhostRoute> r);
 
  private:
   nlohmann::json hostJson(const VhostHost& h, bool full) const;
@@ -62,7 +61,7 @@ class VhostService {
   std::unique_ptr<VhostHosts> hosts_;
   std::unique_ptr<VhostListener> listener_;
   std::unique_ptr<VhostListener> probe_;
-  std::unique_ptr<VhostRoute> route_;
+  std::unique_ptr<MeshVhostRoute> route_;
 };
 
 }  // namespace kith::daemon

@@ -45,9 +45,12 @@ struct RegistryEnv {
     BOOST_REQUIRE(reg->restore().isOk());
   }
   void closeAll() {
-    reg.reset();
+    // The store's completions (posted to the loop) capture the registry:
+    // deliver them while it still lives, in the daemon's order.
     store->close();
-    loop.run();  // deliver what the store posted while closing
+    loop.runPosted();
+    reg.reset();
+    loop.run();  // let closing handles finish
     store.reset();
   }
   ~RegistryEnv() {

@@ -371,7 +371,10 @@ void LocalBroker::dialTarget(const Registration& dst, const StreamOrigin& origin
   auto finished = [this, addr, origin, done](Status st, UniqueFd cfd) {
     Registration* d = registry_.findMutable(addr);
     if (st.isOk() && !d) st = Status(Code::kDestinationNotFound, addr + " deregistered");
-    if (!st.isOk()) return done(Status(st.code(), st.message().rfind(addr, 0) == 0 ? st.message() : addr + ": " + st.message()), UniqueFd());
+    if (!st.isOk()) {
+      std::string why = st.message().rfind(addr, 0) == 0 ? st.message() : addr + ": " + st.message();
+      return done(Status(st.code(), why), UniqueFd());
+    }
     if (Status owner = checkTargetOwner(*d, cfd.get()); !owner.isOk()) return done(owner, UniqueFd());
     if (d->row.proxyProtocol && !origin.raw) {
       api::ProxyHeader h;

@@ -90,9 +90,10 @@ class Loop {
   int closeRc_ = 0;
   uv_async_t* async_;
   uv_check_t* check_;
-  // Active while deletions or hooks wait: makes the poll phase return at once, so the
-  // check phase that deletes runs this iteration without waking the loop
-  // through the async handle (a syscall pair and an extra iteration).
+  // Active while deletions or hooks wait: makes the poll phase return at
+  // once, so the check phase that runs them comes this iteration, without
+  // waking the loop through the async handle (a syscall pair and an extra
+  // iteration). Stopped by the check phase once nothing waits.
   uv_idle_t* idle_;
   std::mutex mu_;
   std::vector<std::function<void()>> posted_;

@@ -27,6 +27,10 @@ constexpr int kMaxRedials = 8;
 // Inbound connections still in their TLS handshake, at most.
 constexpr size_t kMaxHandshaking = 256;
 
+// 100 ms doubling per consecutive failure (200 ms after the first), at most
+// kMaxBackoffMs.
+int64_t backoffMs(int failures) { return std::min<int64_t>(kMaxBackoffMs, int64_t{100} << std::min(failures, 7)); }
+
 void tuneSocket(int fd) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -203,7 +207,6 @@ void TunnelBroker::open(const std::string& machine, const std::string& dst, cons
 
 void TunnelBroker::dial(const std::string& machine) {
   Machine& m = machines_[machine];
-  m.redial = false;
   std::optional<std::string> ep = replicator_ ? replicator_->brokerEndpointOf(machine) : std::nullopt;
   if (!ep) return unreachable(machine, "machine " + machine + " publishes no tunnel endpoint");
   auto addr = parseEndpoint(*ep);
@@ -232,12 +235,11 @@ void TunnelBroker::unreachable(const std::string& machine, const std::string& wh
   ++stats_.dialFailures;
   ++m.failures;
   m.lastError = why;
-  m.retryAtMs = nowMs() + std::min<int64_t>(kMaxBackoffMs, int64_t{100} << std::min(m.failures, 7));
-  if (m.lost && !closed_) {
-    if (m.failures < kMaxRedials) {
-      m.redial = true;
-    } else {
-      m.lost = false;
+  m.retryAtMs = nowMs() + backoffMs(m.failures);
+  // Restoring a lost link: the sweep dials again at retryAtMs, until it gives up.
+  if (m.redial && (closed_ || m.failures >= kMaxRedials)) {
+    m.redial = false;
+    if (!closed_) {
       log::warn(kMod, "gave up redialling; the next connect dials again",
                 {{"machine", machine}, {"attempts", m.failures}, {"reason", why}});
     }
@@ -331,7 +333,6 @@ void TunnelBroker::linkUp(PeerLink& link) {
   m.link = link.id();
   m.failures = 0;
   m.redial = false;
-  m.lost = false;
   m.lastError.clear();
   auto waiting = std::move(m.waiting);
   m.waiting.clear();
@@ -353,9 +354,8 @@ void TunnelBroker::linkDown(PeerLink& link, const Status& why) {
       }
       if (m.link == 0 && !closed_ && m.failures < kMaxRedials) {
         m.redial = true;
-        m.lost = true;
         m.lastError = why.message();
-        m.retryAtMs = nowMs() + std::min<int64_t>(kMaxBackoffMs, int64_t{100} << std::min(m.failures, 7));
+        m.retryAtMs = nowMs() + backoffMs(m.failures);
       }
     }
   }

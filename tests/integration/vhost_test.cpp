@@ -101,6 +101,15 @@ struct VhostFixture {
     BOOST_REQUIRE_MESSAGE(r->json.value("ok", false), r->json.dump());
     registrations.push_back(std::move(*c));
   }
+  // Primaries a and b and a's vhost v1, each with its backend serving.
+  void twoPrimariesAndAVhost(const Backend& ba, const Backend& bv, const Backend& bb) {
+    ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.a.*.*.*"}});
+    ok({{"op", "host.init"}, {"name", "b.example.test"}, {"backend", "prod.b.*.*.*"}});
+    ok({{"op", "vhost.add"}, {"name", "v1.example.test"}, {"primary", "a.example.test"}, {"backend", "prod.v1.*.*.*"}});
+    serve("prod.a.s1.default", ba);
+    serve("prod.v1.s1.default", bv);
+    serve("prod.b.s1.default", bb);
+  }
   int kithctl(const std::string& args, std::string* out) {
     return runCommand(binDir() + "/kithctl --socket " + daemon.apiSocket() + " " + args, out);
   }
@@ -236,12 +245,7 @@ BOOST_FIXTURE_TEST_CASE(client_certificate_routes_without_sni_and_names_the_clie
 BOOST_FIXTURE_TEST_CASE(client_certificate_that_disagrees_with_sni_is_refused_and_backend_sees_nothing,
                         VhostFixture) {
   Backend ba("a"), bv("v1"), bb("b");
-  ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.a.*.*.*"}});
-  ok({{"op", "host.init"}, {"name", "b.example.test"}, {"backend", "prod.b.*.*.*"}});
-  ok({{"op", "vhost.add"}, {"name", "v1.example.test"}, {"primary", "a.example.test"}, {"backend", "prod.v1.*.*.*"}});
-  serve("prod.a.s1.default", ba);
-  serve("prod.v1.s1.default", bv);
-  serve("prod.b.s1.default", bb);
+  twoPrimariesAndAVhost(ba, bv, bb);
   std::string cert = clientCert("a.example.test", "v1.example.test", "alice");
   // Same CA (v1 aliases a) but SNI names a: the identity says v1.
   std::string out;
@@ -249,9 +253,8 @@ BOOST_FIXTURE_TEST_CASE(client_certificate_that_disagrees_with_sni_is_refused_an
   BOOST_TEST(contains(out, "ERR UNAUTHORIZED client certificate is for host v1.example.test"), out);
   // Another host's CA: b's context does not accept a's certificates at all.
   out.clear();
-  int rc = sclient("-servername b.example.test -cert " + cert + ".crt -key " + cert + ".key", "hi\n", &out);
+  sclient("-servername b.example.test -cert " + cert + ".crt -key " + cert + ".key", "hi\n", &out);
   BOOST_TEST(!contains(out, "backend="), out);
-  (void)rc;
   // A certificate naming b but issued by a's CA, without SNI: the no-SNI
   // context trusts both CAs, the listener checks the CA of the host named.
   std::string forged = clientCert("a.example.test", "b.example.test", "mallory");
@@ -265,12 +268,7 @@ BOOST_FIXTURE_TEST_CASE(client_certificate_that_disagrees_with_sni_is_refused_an
 
 BOOST_FIXTURE_TEST_CASE(select_vhost_preamble_picks_a_vhost_of_the_sni_primary, VhostFixture) {
   Backend ba("a"), bv("v1"), bb("b");
-  ok({{"op", "host.init"}, {"name", "a.example.test"}, {"backend", "prod.a.*.*.*"}});
-  ok({{"op", "host.init"}, {"name", "b.example.test"}, {"backend", "prod.b.*.*.*"}});
-  ok({{"op", "vhost.add"}, {"name", "v1.example.test"}, {"primary", "a.example.test"}, {"backend", "prod.v1.*.*.*"}});
-  serve("prod.a.s1.default", ba);
-  serve("prod.v1.s1.default", bv);
-  serve("prod.b.s1.default", bb);
+  twoPrimariesAndAVhost(ba, bv, bb);
   std::string v1 = hostId("v1.example.test");
   std::string out;
   int rc = sclient("-servername a.example.test", "SELECT-VHOST " + v1 + "\nafter select\n", &out);

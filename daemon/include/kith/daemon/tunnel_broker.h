@@ -114,9 +114,9 @@ class TunnelBroker : public RemoteOpener, public PeerLink::Owner {
     std::vector<PendingOpen> waiting;
     int failures = 0;      // consecutive failed dials
     int64_t retryAtMs = 0;
-    bool redial = false;   // dial again at retryAtMs (the sweep does)
-    bool lost = false;     // a used link died and is being restored: every
-                           // failed redial schedules the next, up to kMaxRedials
+    bool redial = false;   // a used link died and is being restored: the sweep
+                           // dials at retryAtMs, each failure schedules the
+                           // next, up to kMaxRedials
     std::string lastError;
   };
   using Key = std::pair<uint64_t, uint32_t>;  // (link, stream)

@@ -214,7 +214,7 @@ void ApiService::opResolve(ApiConnection&, const json& req, Reply r) {
     if (ev.value("event", "") != "register") return;
     auto m = matchAll(pattern);
     if (!m.empty()) finish(json{{"workloads", std::move(m)}});
-  });
+  }, Registry::kLocalEvents | Registry::kRemoteRegisters);
   auto timer = std::make_unique<Timer>(loop_);
   timer->start(static_cast<uint64_t>(wait), 0, [finish] { finish(std::nullopt); });
   waits_[waitId] = std::move(timer);

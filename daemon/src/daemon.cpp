@@ -98,7 +98,7 @@ Status Daemon::start() {
       if (broker_) broker_->closeStreamsOf(ev.value("address", ""), why);
       if (tunnels_) tunnels_->closeStreamsOf(ev.value("address", ""), why);
     }
-  });
+  }, Registry::kLocalEvents | Registry::kRemoteDeregisters);
   policy_->onChange([this] {
     if (broker_) broker_->revalidate();
     if (tunnels_) tunnels_->revalidate();

@@ -480,24 +480,36 @@ Status Registry::setListener(Registration* r, uint64_t connId) {
   return Status::ok();
 }
 
-uint64_t Registry::addWatcher(WatchFn fn) {
+uint64_t Registry::addWatcher(WatchFn fn, uint8_t interest) {
   uint64_t id = nextWatcher_++;
-  watchers_[id] = std::move(fn);
+  watchers_[id] = Watcher{std::make_shared<const WatchFn>(std::move(fn)), interest};
   return id;
 }
 
 void Registry::removeWatcher(uint64_t id) { watchers_.erase(id); }
 
+bool Registry::wantsRemote(Interest kind) const {
+  for (const auto& [id, w] : watchers_) {
+    if (w.interest & kind) return true;
+  }
+  return false;
+}
+
 void Registry::emit(Event ev) {
-  // Copy ids first: a watcher may remove itself (or others) while notified.
-  std::vector<uint64_t> ids;
-  for (auto& [id, fn] : watchers_) ids.push_back(id);
-  for (auto id : ids) {
-    auto it = watchers_.find(id);
-    if (it == watchers_.end()) continue;
-    // Invoke a copy: a watcher may remove itself, destroying the stored one.
-    auto fn = it->second;
-    fn(ev);
+  uint8_t kind = kLocalEvents;
+  if (ev.contains("machine")) {
+    auto type = ev.find("event");
+    bool reg = type != ev.end() && type->is_string() && type->get_ref<const std::string&>() == "register";
+    kind = reg ? kRemoteRegisters : kRemoteDeregisters;
+  }
+  // Copy first: a watcher may remove itself (or others) while notified.
+  std::vector<std::pair<uint64_t, std::shared_ptr<const WatchFn>>> targets;
+  for (const auto& [id, w] : watchers_) {
+    if (w.interest & kind) targets.emplace_back(id, w.fn);
+  }
+  for (const auto& [id, fn] : targets) {
+    if (!watchers_.count(id)) continue;  // removed by an earlier watcher
+    (*fn)(ev);
   }
 }
 

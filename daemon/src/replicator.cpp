@@ -94,9 +94,8 @@ Result<std::unique_ptr<Replicator>> Replicator::create(Loop& loop, Store& store,
   r->seq_ = std::max<uint64_t>(r->records_.maxSeq(r->opts_.machine),
                                static_cast<uint64_t>(systemClock().nowMicros()));
   KITH_RETURN_IF_ERROR(r->startTransport());
-  r->watcher_ = registry.addWatcher([raw = r.get()](const Registry::Event& ev) {
-    if (!ev.contains("machine")) raw->publishLocal(ev);  // local events only
-  });
+  r->watcher_ = registry.addWatcher([raw = r.get()](const Registry::Event& ev) { raw->publishLocal(ev); },
+                                    Registry::kLocalEvents);
   // Publish what is registered now (restored leases) under fresh seqs.
   for (const Registration* reg : registry.all()) {
     r->publishLocal({{"event", "register"}, {"address", reg->row.address}});
@@ -252,9 +251,13 @@ Status Replicator::startTransport() {
   return Status::ok();
 }
 
+RecordRow Replicator::rowOf(const rep::Record& r) {
+  return RecordRow{r.zone, r.subject, slotOf(r), static_cast<int64_t>(r.seq), r.line, r.validUntil};
+}
+
 bool Replicator::persist(const rep::Record& r, std::function<void()> afterCommit) {
   if (r.seq > static_cast<uint64_t>(INT64_MAX)) return false;  // never produced by kith; not storable
-  store_.putRecord(RecordRow{r.zone, r.subject, slotOf(r), static_cast<int64_t>(r.seq), r.line, r.validUntil},
+  store_.putRecord(rowOf(r),
                    [after = std::move(afterCommit)](Status st) {
                      if (!st.isOk()) log::error(kMod, "record not stored", {{"error", st.toString()}});
                      if (after) after();
@@ -410,13 +413,12 @@ void Replicator::forward(const std::string& from, std::vector<Fresh> fresh) {
     if (d && !delegsSent.count(d->line)) lines.push_back(d->line);
   }
   for (auto& f : fresh) lines.push_back(std::move(f.line));
+  std::vector<const std::string*> refs;
+  refs.reserve(lines.size());
+  for (const auto& l : lines) refs.push_back(&l);
   for (const auto& p : transport_->peers()) {
     if (!p.up || p.machine == from) continue;
-    for (size_t i = 0; i < lines.size(); i += kRecordsPerMessage) {
-      rep::Message msg{std::string(rep::kRecords), {}};
-      for (size_t j = i; j < std::min(lines.size(), i + kRecordsPerMessage); ++j) msg.frames.push_back(lines[j]);
-      (void)transport_->send(p.machine, std::move(msg));
-    }
+    sendLines(p.machine, refs, false);
   }
 }
 
@@ -456,7 +458,7 @@ void Replicator::absorb(const rep::Record& r, const std::optional<rep::Record>& 
   if (r.objtype == rep::ObjType::kSrv) remoteSrv_[r.subject] = r.zone;
   if (r.objtype == rep::ObjType::kGone) remoteSrv_.erase(r.subject);
   if (!announce) return;
-  if (r.objtype == rep::ObjType::kSrv) {
+  if (r.objtype == rep::ObjType::kSrv && registry_.wantsRemote(Registry::kRemoteRegisters)) {
     registry_.notifyRemote({{"event", "register"}, {"address", r.subject}, {"machine", r.zone},
                             {"spiffe_id", "spiffe://" + opts_.trustDomain + "/" + [&] {
                                std::string s = r.subject;
@@ -464,7 +466,8 @@ void Replicator::absorb(const rep::Record& r, const std::optional<rep::Record>& 
                                return s;
                              }()},
                             {"ts", systemClock().nowMicros()}});
-  } else if (r.objtype == rep::ObjType::kGone && previous && previous->objtype == rep::ObjType::kSrv) {
+  } else if (r.objtype == rep::ObjType::kGone && previous && previous->objtype == rep::ObjType::kSrv &&
+             registry_.wantsRemote(Registry::kRemoteDeregisters)) {
     registry_.notifyRemote({{"event", "deregister"}, {"address", r.subject}, {"machine", r.zone},
                             {"reason", r.values[rep::kGoneReason]}, {"ts", systemClock().nowMicros()}});
   }
@@ -602,6 +605,10 @@ json Replicator::statsJson() const {
           {"pulls_skipped", stats_.pullsSkipped},
           {"signatures_checked_inline", stats_.checkedInline},
           {"signatures_checked_in_pool", stats_.checkedInPool},
+          {"signatures_vouched_by_shard", stats_.vouchedBySeal},
+          {"shards_sent", stats_.shardsSent},
+          {"shards_accepted", stats_.shardsAccepted},
+          {"shards_refused", stats_.shardsRefused},
           {"verify_threads", pool_ ? pool_->threads() : 0},
           {"zone_resends", stats_.zoneResends},
           {"rejected_by_reason", verifier_.rejected()},

@@ -4,6 +4,7 @@
 
 #include "kith/common/log.h"
 #include "kith/daemon/replicator.h"
+#include "kith/replication/shard.h"
 #include "kith/replication/version_vector.h"
 #include "kith/replication/zone_digest.h"
 
@@ -22,14 +23,25 @@ constexpr uint64_t kHelloPullGapMs = 1000;
 
 }  // namespace
 
-const rep::ZoneDigests& Replicator::digests() const {
-  // O(records log records) to compute: only when the set changed.
-  if (digestsGen_ != records_.generation() || !digestsValid_) {
-    digests_ = rep::zoneDigests(records_);
-    digestsGen_ = records_.generation();
-    digestsValid_ = true;
+const rep::ZoneDigest& Replicator::zoneDigestOf(const std::string& zone) const {
+  // O(records of the zone × log) to compute: only when the zone changed.
+  uint64_t gen = records_.zoneGeneration(zone);
+  auto& cached = digestCache_[zone];
+  if (cached.first != gen || gen == 0) cached = {gen, rep::zoneDigest(records_.byZone(zone))};
+  return cached.second;
+}
+
+rep::ZoneDigests Replicator::digests(const std::vector<std::string>* onlyZones) const {
+  std::vector<std::string> held = records_.zones();
+  // Forget the digests of zones no longer held.
+  for (auto it = digestCache_.begin(); it != digestCache_.end();) {
+    it = std::binary_search(held.begin(), held.end(), it->first) ? std::next(it) : digestCache_.erase(it);
   }
-  return digests_;
+  rep::ZoneDigests out;
+  for (const auto& zone : onlyZones ? *onlyZones : held) {
+    if (records_.zoneGeneration(zone) != 0) out.emplace(zone, zoneDigestOf(zone));
+  }
+  return out;
 }
 
 rep::Message Replicator::pullMessage() const {
@@ -59,7 +71,15 @@ void Replicator::sendNewerThan(const std::string& machine, const rep::VersionVec
   if (theirDigests) {
     // Zones whose contents differ although the vector says nothing is newer:
     // a record the peer missed; send the whole zone (what it holds is a cheap replay).
-    auto resend = rep::zonesToResend(digests(), records_.versionVector(), *theirDigests, vv);
+    // Only zones where both vectors agree can be resent (zonesToResend): a
+    // puller catching up on a zone costs no digest of that zone here.
+    const rep::VersionVector& ourVv = records_.versionVector();
+    std::vector<std::string> agreeing;
+    for (const auto& zone : records_.zones()) {
+      auto o = ourVv.find(zone), t = vv.find(zone);
+      if ((o == ourVv.end() ? 0 : o->second) == (t == vv.end() ? 0 : t->second)) agreeing.push_back(zone);
+    }
+    auto resend = rep::zonesToResend(digests(&agreeing), ourVv, *theirDigests, vv);
     if (!resend.empty()) {
       std::set<const rep::Record*> already(newer.begin(), newer.end());
       uint64_t nowMs = loop_.nowMs();
@@ -76,9 +96,35 @@ void Replicator::sendNewerThan(const std::string& machine, const rep::VersionVec
       }
     }
   }
-  for (size_t i = 0; i < newer.size(); i += kRecordsPerMessage) {
+  // Our own zone's records travel sealed, after the rest (which carries the
+  // delegs): a receiver checks one signature per message for them.
+  std::vector<const std::string*> own, other;
+  for (const rep::Record* r : newer) (r->zone == opts_.machine ? own : other).push_back(&r->line);
+  sendLines(machine, other, false);
+  sendLines(machine, own, true);
+}
+
+void Replicator::sendLines(const std::string& machine, const std::vector<const std::string*>& lines, bool seal) {
+  for (size_t i = 0; i < lines.size(); i += kRecordsPerMessage) {
+    size_t end = std::min(lines.size(), i + kRecordsPerMessage);
     rep::Message msg{std::string(rep::kRecords), {}};
-    for (size_t j = i; j < std::min(newer.size(), i + kRecordsPerMessage); ++j) msg.frames.push_back(newer[j]->line);
+    bool sealed = seal && end - i >= kMinSealedRecords;
+    msg.frames.reserve(end - i + (sealed ? 1 : 0));
+    if (sealed) msg.frames.emplace_back();  // the seal, once the records are in
+    for (size_t j = i; j < end; ++j) msg.frames.push_back(*lines[j]);
+    if (sealed) {
+      int64_t t = now();
+      auto line = rep::sealShard(verifier_.trustDomain(), opts_.machine, std::span(msg.frames).subspan(1),
+                                 nodeKey_, t - 60, t + kShardValiditySec);
+      if (line.isOk()) {
+        msg.frames[0] = std::move(line).value();
+        ++stats_.shardsSent;
+      } else {
+        // Impossible with our own clock; the records still verify one by one.
+        log::warn(kMod, "cannot seal a shard", {{"error", line.status().message()}});
+        msg.frames.erase(msg.frames.begin());
+      }
+    }
     (void)transport_->send(machine, std::move(msg));
   }
 }

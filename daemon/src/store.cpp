@@ -132,6 +132,11 @@ Result<Stmt> prepare(sqlite3* db, std::string_view what, const std::string& sql)
   return Stmt::prepare(db, what, sql);
 }
 
+// Binds a records upsert (Writer::putRecord) for `r`.
+Stmt& bindRecord(Stmt& s, const RecordRow& r) {
+  return s.bind(1, r.zone).bind(2, r.subject).bind(3, r.slot).bind(4, r.seq).bind(5, r.line).bind(6, r.validUntil);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, Post post, Options options) {
@@ -276,6 +281,8 @@ void Store::putKv(std::string key, std::string value, Done done) {
 
 void Store::putRecord(RecordRow row, Done done) { enqueue(Op{std::move(row), std::move(done)}); }
 
+void Store::putRecords(std::vector<RecordRow> rows, Done done) { enqueue(Op{std::move(rows), std::move(done)}); }
+
 void Store::deleteRecord(std::string zone, std::string subject, std::string slot, Done done) {
   enqueue(Op{DeleteRecord{std::move(zone), std::move(subject), std::move(slot)}, std::move(done)});
 }
@@ -376,6 +383,19 @@ void Store::commitBatch(std::vector<Op>& batch, std::vector<Status>& results) {
       results[i] = own;
       continue;
     }
+    if (auto* rows = std::get_if<std::vector<RecordRow>>(&batch[i].what)) {
+      for (const RecordRow& rec : *rows) {
+        st = bindRecord(w.putRecord, rec).run();
+        if (st.isOk()) continue;
+        // As for a single op (below): a constraint fails this op, not the batch.
+        if ((w.putRecord.lastRc() & 0xff) == SQLITE_CONSTRAINT && sqlite3_get_autocommit(w.db.get()) == 0) {
+          if (results[i].isOk()) results[i] = st;
+          continue;
+        }
+        return failAll(st);
+      }
+      continue;
+    }
     if (auto* row = std::get_if<WorkloadRow>(&batch[i].what)) {
       stmt = &w.putWorkload;
       stmt->bind(1, row->address)
@@ -400,13 +420,7 @@ void Store::commitBatch(std::vector<Op>& batch, std::vector<Status>& results) {
       stmt = &w.deleteWorkload;
       stmt->bind(1, del->address);
     } else if (auto* rec = std::get_if<RecordRow>(&batch[i].what)) {
-      stmt = &w.putRecord;
-      stmt->bind(1, rec->zone)
-          .bind(2, rec->subject)
-          .bind(3, rec->slot)
-          .bind(4, rec->seq)
-          .bind(5, rec->line)
-          .bind(6, rec->validUntil);
+      stmt = &bindRecord(w.putRecord, *rec);
     } else if (auto* drec = std::get_if<DeleteRecord>(&batch[i].what)) {
       stmt = &w.deleteRecord;
       stmt->bind(1, drec->zone).bind(2, drec->subject).bind(3, drec->slot);

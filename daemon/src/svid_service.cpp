@@ -20,14 +20,14 @@ SvidService::SvidService(Loop& loop, Registry& registry, NodeCredentials& creds,
       timer_(loop) {
   // A registration that ends takes its subscriptions with it.
   watcher_ = registry_.addWatcher([this](const Registry::Event& ev) {
-    if (ev.contains("machine") || ev.value("event", "") != "deregister") return;
+    if (ev.value("event", "") != "deregister") return;
     std::string address = ev.value("address", "");
     std::vector<uint64_t> gone;
     for (const auto& [id, s] : subs_) {
       if (s.address == address) gone.push_back(id);
     }
     for (uint64_t id : gone) drop(id);
-  });
+  }, Registry::kLocalEvents);
   // New node identity: every subscriber gets an SVID under the new node CA now.
   rotateHandler_ = creds_.onRotate([this](const NodeSnapshot&, const NodeSnapshot&) {
     std::vector<uint64_t> ids;

@@ -359,9 +359,8 @@ Status parseUnsignedTokens(const Tokens& t, size_t at, Record* r) {
   return checkFields(*r);
 }
 
-}  // namespace
-
-Result<Record> parseSigned(std::string_view line) {
+// parseSigned without Record::line.
+Result<Record> parseSignedFields(std::string_view line) {
   KITH_RETURN_IF_ERROR(checkLine(line));
   Tokens t;
   KITH_RETURN_IF_ERROR(tokenize(line, &t));
@@ -385,7 +384,20 @@ Result<Record> parseSigned(std::string_view line) {
   }
   decodeHex(t.v[4], &r.signature);
   KITH_RETURN_IF_ERROR(parseUnsignedTokens(t, kSignedHeadTokens, &r));
-  r.line.assign(line);
+  return r;
+}
+
+}  // namespace
+
+Result<Record> parseSigned(std::string_view line) {
+  auto r = parseSignedFields(line);
+  if (r.isOk()) r->line.assign(line);
+  return r;
+}
+
+Result<Record> parseSignedTaking(std::string&& line) {
+  auto r = parseSignedFields(line);
+  if (r.isOk()) r->line = std::move(line);
   return r;
 }
 

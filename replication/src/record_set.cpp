@@ -51,7 +51,7 @@ std::string_view RecordSet::outcomeName(Outcome o) {
   return "unknown";
 }
 
-RecordSet::Outcome RecordSet::offer(Record r, std::optional<Record>* previous) {
+RecordSet::Outcome RecordSet::offer(Record r, std::optional<Record>* previous, const Record** held) {
   auto zit = zones_.find(r.zone);
   if (zit == zones_.end()) zit = zones_.emplace(r.zone, Zone{}).first;
   auto& records = zit->second.records;
@@ -74,7 +74,8 @@ RecordSet::Outcome RecordSet::offer(Record r, std::optional<Record>* previous) {
   }
   uint64_t& max = versions_[zit->first];
   max = std::max(max, seq);
-  ++generation_;
+  zit->second.changedAt = ++generation_;
+  if (held) *held = &it->second;
   return outcome;
 }
 
@@ -144,6 +145,18 @@ std::vector<const Record*> RecordSet::newerThan(const VersionVector& peer) const
   return out;
 }
 
+uint64_t RecordSet::zoneGeneration(std::string_view zone) const {
+  auto it = zones_.find(zone);
+  return it == zones_.end() ? 0 : it->second.changedAt;
+}
+
+std::vector<std::string> RecordSet::zones() const {
+  std::vector<std::string> out;
+  out.reserve(zones_.size());
+  for (const auto& [name, zone] : zones_) out.push_back(name);
+  return out;
+}
+
 std::vector<Record> RecordSet::reapExpired(int64_t now) {
   std::vector<Record> dropped;
   for (auto zit = zones_.begin(); zit != zones_.end();) {
@@ -153,7 +166,7 @@ std::vector<Record> RecordSet::reapExpired(int64_t now) {
         bytes_ -= costOf(it->first, it->second);
         dropped.push_back(std::move(it->second));
         it = records.erase(it);
-        ++generation_;
+        zit->second.changedAt = ++generation_;
         --count_;
       } else {
         ++it;

@@ -63,7 +63,7 @@ Status Verifier::verify(const Record& r, int64_t now, Rejection* why) {
   return conclude(r, check, check.valid(), now, why);
 }
 
-Status Verifier::precheck(const Record& r, SignatureCheck* check, Rejection* why) {
+Status Verifier::precheck(const Record& r, SignatureCheck* check, Rejection* why, bool withInput) {
   if (Status st = validate(r); !st.isOk()) {
     return reject(Rejection::kMalformed, st.message(), why);
   }
@@ -87,7 +87,7 @@ Status Verifier::precheck(const Record& r, SignatureCheck* check, Rejection* why
     }
     check->key = it->second.key;
   }
-  check->input = signingInput(r);
+  if (withInput) check->input = signingInput(r);
   check->signature = r.signature;
   return Status::ok();
 }
@@ -109,7 +109,7 @@ Status Verifier::conclude(const Record& r, const SignatureCheck& check, bool sig
   const Held& held = it->second;
   if (held.key != check.key) {
     // The zone's deleg now names another key: judge by the one held now.
-    SignatureCheck again{held.key, check.input, check.signature};
+    SignatureCheck again{held.key, check.input.empty() ? signingInput(r) : check.input, check.signature};
     signatureValid = again.valid();
   }
   if (!signatureValid) {

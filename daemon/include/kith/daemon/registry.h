@@ -132,10 +132,24 @@ class Registry {
     opts_.maxTtlMs = maxTtlMs;
   }
 
-  uint64_t addWatcher(WatchFn fn);
+  // Which events a watcher gets. Local events are this daemon's own
+  // registrations; remote ones (they carry "machine") come from replication,
+  // up to one per replicated record, so a watcher that ignores them says so
+  // and a catch-up of many records builds no event nobody reads.
+  enum Interest : uint8_t {
+    kLocalEvents = 1,
+    kRemoteRegisters = 2,
+    kRemoteDeregisters = 4,
+    kAllEvents = kLocalEvents | kRemoteRegisters | kRemoteDeregisters,
+  };
+  uint64_t addWatcher(WatchFn fn, uint8_t interest = kAllEvents);
   void removeWatcher(uint64_t id);
+  // Whether any watcher wants remote events of this kind (kRemoteRegisters
+  // or kRemoteDeregisters): the replicator asks before it builds one.
+  bool wantsRemote(Interest kind) const;
   // Tells watchers about a registration change on another machine (the
-  // replicator calls it); events carry "machine".
+  // replicator calls it); events carry "machine" and "event" register or
+  // deregister.
   void notifyRemote(Event ev) { emit(std::move(ev)); }
 
   struct Stats {
@@ -174,7 +188,13 @@ class Registry {
   std::deque<std::string> endedOrder_;
   std::set<std::pair<uint64_t, std::string>> deadlines_;
   std::map<std::pair<pid_t, uint64_t>, std::weak_ptr<ProcessWatch>> processes_;
-  std::map<uint64_t, WatchFn> watchers_;
+  struct Watcher {
+    // Shared, so emit() keeps a watcher that removes itself alive without
+    // copying the function per event.
+    std::shared_ptr<const WatchFn> fn;
+    uint8_t interest = kAllEvents;
+  };
+  std::map<uint64_t, Watcher> watchers_;
   uint64_t nextWatcher_ = 1;
   int64_t seq_ = 0;
   Timer leaseTimer_;

@@ -78,6 +78,12 @@ class Replicator {
  public:
   // Records per RECORDS message (push, forward, PULL answer).
   static constexpr size_t kRecordsPerMessage = 2000;
+  // A message of at least this many of our own records is sealed (shard.h):
+  // below it, the seal's signing and check cost about what it saves.
+  static constexpr size_t kMinSealedRecords = 4;
+  // A seal is valid from a minute before it is made (clock skew) to this many
+  // seconds after: long enough for a message queued behind a whole catch-up.
+  static constexpr int64_t kShardValiditySec = 600;
 
   static Result<std::unique_ptr<Replicator>> create(Loop& loop, Store& store, Registry& registry,
                                                     const identity::SigningKey& nodeKey,
@@ -130,6 +136,7 @@ class Replicator {
   // failed). False (nothing queued, afterCommit never runs) for a seq SQLite
   // cannot hold.
   bool persist(const replication::Record& r, std::function<void()> afterCommit = nullptr);
+  static RecordRow rowOf(const replication::Record& r);
   void onEvent(replication::Event ev);
   void onHello(const std::string& machine, const replication::Message& m);
   void onRecords(const std::string& machine, replication::Message m);
@@ -141,10 +148,13 @@ class Replicator {
     bool ready = false;            // every signature checked
     struct Item {
       replication::Record record;
-      int check = -1;  // index into checks; -1: a deleg, verified by addDeleg
+      // Index into checks, or into vouched when `sealed`; -1: a deleg, verified by addDeleg.
+      int check = -1;
+      bool sealed = false;  // its signature is vouched for by the message's seal (shard.h)
     };
     std::vector<Item> items;
-    std::vector<replication::SignatureCheck> checks;
+    std::vector<replication::SignatureCheck> checks;   // for the pool
+    std::vector<replication::SignatureCheck> vouched;  // covered by the seal: not checked again
     std::vector<uint8_t> valid;  // one verdict per check
     replication::Message ack;
   };
@@ -164,7 +174,9 @@ class Replicator {
   void sendNewerThan(const std::string& machine, const replication::VersionVector& vv,
                      const replication::ZoneDigests* theirDigests);
   replication::Message pullMessage() const;
-  const replication::ZoneDigests& digests() const;
+  // Our zone digests, of every zone held or (`onlyZones`) of those listed.
+  replication::ZoneDigests digests(const std::vector<std::string>* onlyZones = nullptr) const;
+  const replication::ZoneDigest& zoneDigestOf(const std::string& zone) const;
   // Floods records that were new here to every other up peer (a record is
   // forwarded once: a replay is never new), so a partial mesh converges in
   // one round trip per hop instead of waiting for anti-entropy.
@@ -173,6 +185,11 @@ class Replicator {
     bool deleg = false;
   };
   void forward(const std::string& from, std::vector<Fresh> fresh);
+  // Sends `lines` to `machine` in RECORDS messages of at most
+  // kRecordsPerMessage; with `seal`, each message of at least
+  // kMinSealedRecords lines starts with our seal over them (the lines must
+  // all be records of our own zone).
+  void sendLines(const std::string& machine, const std::vector<const std::string*>& lines, bool seal);
   void antiEntropy();
   static RemoteWorkload remoteOf(const replication::Record& r);
   std::string brokerValue() const { return opts_.brokerEndpoint.empty() ? "-" : opts_.brokerEndpoint; }
@@ -218,14 +235,15 @@ class Replicator {
   std::map<std::pair<std::string, std::string>, uint64_t> lastZoneResend_;
   std::map<std::string, uint64_t> lastRecordsFrom_;  // peer -> loop ms of its last RECORDS
   std::map<std::string, uint64_t> lastPullTo_;       // peer -> loop ms of our last PULL to it
-  mutable replication::ZoneDigests digests_;  // cache of digests() at digestsGen_
-  mutable uint64_t digestsGen_ = 0;
-  mutable bool digestsValid_ = false;
+  // Per zone: its digest as of the RecordSet's zoneGeneration (a catch-up
+  // changes one zone; the others' digests are not recomputed).
+  mutable std::map<std::string, std::pair<uint64_t, replication::ZoneDigest>, std::less<>> digestCache_;
   Timer antiEntropyTimer_;
   Timer reapTimer_;
   struct Stats {
     uint64_t published = 0, received = 0, stored = 0, replayed = 0, rolledBack = 0, rejected = 0,
-             pulls = 0, acks = 0, zoneResends = 0, pullsSkipped = 0, checkedInline = 0, checkedInPool = 0;
+             pulls = 0, acks = 0, zoneResends = 0, pullsSkipped = 0, checkedInline = 0, checkedInPool = 0,
+             shardsSent = 0, shardsAccepted = 0, shardsRefused = 0, vouchedBySeal = 0;
   } stats_;
 };
 

@@ -181,6 +181,10 @@ class Store {
   // Stores a record unless one with a higher or equal seq is held for its
   // (zone, subject) (then Done still gets ok: nothing newer is lost).
   void putRecord(RecordRow row, Done done);
+  // The same for many rows in one op (one queue entry, one wake-up of the
+  // writer, one Done): a replicated batch. A row that fails a constraint
+  // fails the op (its Done gets the first error) but not the other rows.
+  void putRecords(std::vector<RecordRow> rows, Done done);
   void deleteRecord(std::string zone, std::string subject, std::string slot, Done done);
   // Startup read, like loadWorkloads.
   Result<std::vector<RecordRow>> loadRecords();
@@ -224,7 +228,7 @@ class Store {
     std::string slot;
   };
   struct Op {
-    std::variant<WorkloadRow, DeleteWorkload, PutKv, RecordRow, DeleteRecord, TxnFn> what;
+    std::variant<WorkloadRow, DeleteWorkload, PutKv, RecordRow, std::vector<RecordRow>, DeleteRecord, TxnFn> what;
     Done done;
   };
   struct Writer;  // the writer connection and its prepared statements

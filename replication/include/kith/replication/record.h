@@ -84,6 +84,8 @@ struct Record {
 
 // Parses the signed form. Strict; BAD_REQUEST "record: <what is wrong>".
 Result<Record> parseSigned(std::string_view line);
+// The same, keeping `line` itself as Record::line (no copy of the line).
+Result<Record> parseSignedTaking(std::string&& line);
 // Parses the unsigned form ("A ..."); validity and signature stay unset.
 Result<Record> parseUnsigned(std::string_view line);
 

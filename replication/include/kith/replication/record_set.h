@@ -44,7 +44,8 @@ class RecordSet {
   // Stores r if its slot is empty (kStored) or holds a lower seq (kReplaced;
   // the old record is moved to *previous when given). Otherwise the set is
   // unchanged: kReplayed (same seq) or kRolledBack (held seq is higher).
-  Outcome offer(Record r, std::optional<Record>* previous = nullptr);
+  // When stored or replaced, *held (if given) points at the record as held.
+  Outcome offer(Record r, std::optional<Record>* previous = nullptr, const Record** held = nullptr);
   // What offer(r) would answer, without storing. Cheap (no signature check),
   // so a receiver can drop replays and rollbacks before paying for verify().
   Outcome classify(const Record& r) const;
@@ -77,6 +78,11 @@ class RecordSet {
   // Changes whenever a record is stored, replaced or reaped: lets callers
   // cache what they derive from the set (zone digests).
   uint64_t generation() const { return generation_; }
+  // The generation() of the last change to `zone` (0: not held): lets callers
+  // cache what they derive per zone.
+  uint64_t zoneGeneration(std::string_view zone) const;
+  // The zones held, in name order.
+  std::vector<std::string> zones() const;
   // Approximate heap + struct bytes held for the records (not the vector).
   size_t approxBytes() const { return bytes_; }
 
@@ -84,6 +90,7 @@ class RecordSet {
   struct Zone {
     // Key: "<slot> <subject>" (tokens never contain spaces).
     std::unordered_map<std::string, Record> records;
+    uint64_t changedAt = 0;  // generation_ after its last change
   };
 
   std::map<std::string, Zone, std::less<>> zones_;

@@ -92,7 +92,10 @@ class Verifier {
   Status verify(const Record& r, int64_t now, Rejection* why = nullptr);
 
   // The rules before the signature's; on success *check holds what to verify.
-  Status precheck(const Record& r, SignatureCheck* check, Rejection* why = nullptr);
+  // Without `withInput` check->input stays empty (the caller has the
+  // signature's verdict from elsewhere, a shard's seal); conclude() then
+  // builds it if it has to check again.
+  Status precheck(const Record& r, SignatureCheck* check, Rejection* why = nullptr, bool withInput = true);
   // The rest, given whether check.valid() (see above).
   Status conclude(const Record& r, const SignatureCheck& check, bool signatureValid, int64_t now,
                   Rejection* why = nullptr);

@@ -13,6 +13,7 @@
 #include "kith/common/clock.h"
 #include "kith/identity/ca_dir.h"
 #include "kith/replication/record.h"
+#include "kith/replication/shard.h"
 #include "kith/replication/signer.h"
 #include "kith/replication/transport.h"
 #include "kith/replication/version_vector.h"
@@ -85,6 +86,20 @@ class RogueNode {
     return r;
   }
   static int64_t now() { return systemClock().nowMicros() / 1'000'000; }
+
+  // A shard seal (docs/REPLICATION.md, Shards) over `lines` as zone `zone`,
+  // signed with this node's key; push({seal, lines...}) sends them sealed.
+  std::string seal(const std::string& zone, const std::vector<std::string>& lines, int64_t from,
+                   int64_t until) const {
+    auto s = replication::sealShard(td_, zone, lines, key_, from, until);
+    BOOST_REQUIRE_MESSAGE(s.isOk(), s.status().message());
+    return *s;
+  }
+  std::vector<std::string> sealed(const std::string& zone, const std::vector<std::string>& lines) const {
+    std::vector<std::string> out{seal(zone, lines, now() - 60, now() + 600)};
+    out.insert(out.end(), lines.begin(), lines.end());
+    return out;
+  }
 
   void push(const std::vector<std::string>& lines) { push(target_, lines); }
   void push(const std::string& target, const std::vector<std::string>& lines) {

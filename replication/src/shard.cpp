@@ -81,7 +81,10 @@ ShardDigest shardDigest(std::span<const std::string> frames) {
   return out;
 }
 
-std::string shardSigningInput(const ShardSeal& s) {
+namespace {
+
+// "SHARD <from> <until> <cipher> [<hexsig> ]<context> <zone> <count> <digest>"
+std::string compose(const ShardSeal& s, bool withSignature) {
   std::string out(kShardPrefix);
   out += formatSecondsIso(s.validFrom);
   out += ' ';
@@ -89,6 +92,10 @@ std::string shardSigningInput(const ShardSeal& s) {
   out += ' ';
   out += std::to_string(s.cipher);
   out += ' ';
+  if (withSignature) {
+    out += toHex(s.signature.data(), s.signature.size());
+    out += ' ';
+  }
   out += s.context;
   out += ' ';
   out += s.zone;
@@ -99,25 +106,11 @@ std::string shardSigningInput(const ShardSeal& s) {
   return out;
 }
 
-std::string shardLine(const ShardSeal& s) {
-  std::string out(kShardPrefix);
-  out += formatSecondsIso(s.validFrom);
-  out += ' ';
-  out += formatSecondsIso(s.validUntil);
-  out += ' ';
-  out += std::to_string(s.cipher);
-  out += ' ';
-  out += toHex(s.signature.data(), s.signature.size());
-  out += ' ';
-  out += s.context;
-  out += ' ';
-  out += s.zone;
-  out += ' ';
-  out += std::to_string(s.count);
-  out += ' ';
-  out += toHex(s.digest.data(), s.digest.size());
-  return out;
-}
+}  // namespace
+
+std::string shardSigningInput(const ShardSeal& s) { return compose(s, false); }
+
+std::string shardLine(const ShardSeal& s) { return compose(s, true); }
 
 Result<ShardSeal> parseShard(std::string_view line) {
   if (line.size() > kMaxShardLine) return bad("longer than " + std::to_string(kMaxShardLine) + " bytes");

@@ -9,18 +9,6 @@
 using namespace kith::test;
 using nlohmann::json;
 
-namespace {
-
-json replicationStats(Mesh& mesh, const std::string& m) {
-  return mesh.admin(m).request({{"op", "status"}})->json["replication"];
-}
-uint64_t rejectedFor(Mesh& mesh, const std::string& m, const std::string& reason) {
-  json by = replicationStats(mesh, m)["rejected_by_reason"];
-  return by.contains(reason) ? by[reason].get<uint64_t>() : 0;
-}
-
-}  // namespace
-
 BOOST_AUTO_TEST_SUITE(replication_security)
 
 BOOST_AUTO_TEST_CASE(a_valid_node_cannot_publish_records_for_another_machine) {

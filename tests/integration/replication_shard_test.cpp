@@ -13,14 +13,8 @@ using nlohmann::json;
 
 namespace {
 
-json replicationStats(Mesh& mesh, const std::string& m) {
-  return mesh.admin(m).request({{"op", "status"}})->json["replication"];
-}
 uint64_t stat(Mesh& mesh, const std::string& m, const std::string& name) {
   return replicationStats(mesh, m).value(name, uint64_t{0});
-}
-uint64_t rejectedFor(Mesh& mesh, const std::string& m, const std::string& reason) {
-  return replicationStats(mesh, m)["rejected_by_reason"].value(reason, uint64_t{0});
 }
 std::string addr(const std::string& group, int i, const std::string& machine) {
   return "dev." + group + ".w" + std::to_string(i) + ".default." + machine;

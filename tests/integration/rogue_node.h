@@ -119,4 +119,12 @@ class RogueNode {
   std::unique_ptr<replication::Transport> transport_;
 };
 
+// The `replication` block of a daemon's status, and its rejections by reason.
+inline nlohmann::json replicationStats(Mesh& mesh, const std::string& m) {
+  return mesh.admin(m).request({{"op", "status"}})->json["replication"];
+}
+inline uint64_t rejectedFor(Mesh& mesh, const std::string& m, const std::string& reason) {
+  return replicationStats(mesh, m)["rejected_by_reason"].value(reason, uint64_t{0});
+}
+
 }  // namespace kith::test

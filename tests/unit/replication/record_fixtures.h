@@ -10,6 +10,7 @@
 #include "kith/identity/keys.h"
 #include "kith/replication/record.h"
 #include "kith/replication/signer.h"
+#include "kith/replication/verifier.h"
 
 namespace kith::replication::testing {
 
@@ -58,5 +59,17 @@ inline Record delegRecord(std::string_view machine, uint64_t seq,
                           int64_t from = kFrom, int64_t until = kUntil) {
   return signedOrFail(makeDeleg(kTrustDomain, machine, seq, node.publicKey()), root, from, until);
 }
+
+// The root and node keys, and a Verifier holding node1's deleg (seq 1).
+struct VerifierWithNode1 {
+  identity::SigningKey root = rootKey();
+  identity::SigningKey node = nodeKey();
+  Verifier v{std::string(kTrustDomain), root.publicKey()};
+
+  VerifierWithNode1() {
+    Status st = v.addDeleg(delegRecord("node1", 1, node, root), kNow);
+    BOOST_REQUIRE_MESSAGE(st.isOk(), st.toString());
+  }
+};
 
 }  // namespace kith::replication::testing

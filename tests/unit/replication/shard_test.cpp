@@ -22,16 +22,7 @@ constexpr std::string_view kSigHex =
     "9de1e9faf7bf26003af21b0f3c71a7be77bb9fecfbad45b421860db810afbb00";
 const std::vector<std::string> kFrames = {"frame one", "frame two"};
 
-struct Held {
-  SigningKey root = rootKey();
-  SigningKey node = nodeKey();
-  Verifier v{std::string(kTrustDomain), root.publicKey()};
-  Held() {
-    kith::Status st = v.addDeleg(delegRecord("node1", 1, node, root), kNow);
-    BOOST_REQUIRE_MESSAGE(st.isOk(), st.toString());
-  }
-};
-
+using Held = VerifierWithNode1;
 // The srv records of node1, sealed by `key` as zone `zone`.
 std::vector<std::string> records(const SigningKey& key, size_t n) {
   std::vector<std::string> out;

@@ -14,16 +14,8 @@ namespace {
 
 constexpr std::string_view kAddr = "dev.web.nginx1.default.node1";
 
-struct Mesh {
-  SigningKey root = rootKey();
-  SigningKey node = nodeKey();
-  Verifier v{std::string(kTrustDomain), root.publicKey()};
-
-  Mesh() {
-    kith::Status st = v.addDeleg(delegRecord("node1", 1, node, root), kNow);
-    BOOST_REQUIRE_MESSAGE(st.isOk(), st.toString());
-  }
-};
+// node1 held; the tests also make records of other machines with its keys.
+using Mesh = VerifierWithNode1;
 
 // Verifies and checks the outcome: the reason, its counter, and the message prefix.
 void expectRejection(Verifier& v, const Record& r, int64_t now, Rejection want) {

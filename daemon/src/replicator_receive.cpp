@@ -219,8 +219,9 @@ void Replicator::finish(Batch& b) {
       continue;
     }
     ++stats_.stored;
-    absorb(*held, prev, true);
+    // `held` is valid until the set changes: copy what forward needs first.
     if (forwarding) fresh.push_back({held->zone, held->line, held->objtype == rep::ObjType::kDeleg});
+    absorb(*held, prev, true);
     if (storable) rows.push_back(std::move(row));
   }
   const std::string& machine = b.machine;

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sodium.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,14 +37,16 @@ Result<std::pair<UniqueFd, UniqueFd>> makePair(const std::string& proto) {
   return std::make_pair(UniqueFd(sv[0]), UniqueFd(sv[1]));
 }
 
+// FIONBIO: one syscall where fcntl needs F_GETFL and F_SETFL (this runs for
+// every stream).
 void setBlocking(int fd) {
-  int fl = ::fcntl(fd, F_GETFL);
-  if (fl >= 0) ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  int off = 0;
+  ::ioctl(fd, FIONBIO, &off);
 }
 
 void setNonBlocking(int fd) {
-  int fl = ::fcntl(fd, F_GETFL);
-  if (fl >= 0) ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  int on = 1;
+  ::ioctl(fd, FIONBIO, &on);
 }
 
 }  // namespace

@@ -438,7 +438,8 @@ void LocalBroker::handToCaller(std::shared_ptr<Attempt> a, nlohmann::json fields
       return a->done(pair.status(), nullptr, UniqueFd());
     }
     auto [callerEnd, relayEnd] = std::move(pair).value();
-    setNonBlocking(relayEnd.get());
+    // relayEnd is left blocking here: whoever attaches it polls it (a Pump,
+    // PeerLink::attach), and a Poll makes its descriptor non-blocking.
     attach(std::move(relayEnd));
     a->done(Status::ok(), std::move(fields), std::move(callerEnd));  // blocking, as from socket(2)
     return;

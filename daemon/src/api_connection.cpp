@@ -194,7 +194,9 @@ void ApiConnection::scheduleFlush() {
 void ApiConnection::onIterationEnd() {
   flushScheduled_ = false;
   // close() (an error while writing) may let the server drop its reference.
-  auto self = shared_from_this();
+  // (weak_from_this: never throws, also for a connection not owned by a
+  // shared_ptr.)
+  auto self = weak_from_this().lock();
   if (closed_) return;
   flush();
   updatePoll();

@@ -26,6 +26,16 @@ $(BIN)/bench_tcp_probe: $(OBJ)/bench/tcp_probe.o
 ALL_OBJS += $(OBJ)/bench/tcp_probe.o
 BENCH_TARGETS += $(BIN)/bench_tcp_probe
 
+# bench_kith_probe: the same rr/cps figures through libkith (kith_connect,
+# kith_listen/kith_accept: streams handed over as descriptors, no TCP per
+# stream), the kith-api row of bench/tunnel_bench.sh.
+$(BIN)/bench_kith_probe: $(OBJ)/bench/kith_probe.o $(LIB)/libkith.a
+	@mkdir -p $(@D)
+	@echo "  LD  $@"
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(OBJ)/bench/kith_probe.o $(LIB)/libkith.a -lpthread
+ALL_OBJS += $(OBJ)/bench/kith_probe.o
+BENCH_TARGETS += $(BIN)/bench_kith_probe
+
 # bench_replication: register-to-visible over 10 daemons, a fresh daemon's
 # catch-up of 100,000 records, bytes and RSS per record (bench/README.md).
 BENCH_REPL_SRCS := bench/bench_replication.cpp bench/api_client.cpp bench/kithd_process.cpp bench/register_load.cpp

@@ -7,6 +7,13 @@
 #   socat    client -> socat relay -> server
 #   stunnel  client -> stunnel4 (client) =mTLS 1.3=> stunnel4 (server) -> server
 #   kith     client -> kithd a ([[upstream]]) =mTLS 1.3 link=> kithd b -> server
+#   kith-api client =libkith=> kithd a =mTLS 1.3 link=> kithd b =libkith=> server
+#
+# kith is what an unmodified program gets: two TCP connections per stream
+# (upstream socket, target socket). kith-api is kith's native path for
+# programs that link libkith (bench_kith_probe): kith_connect hands the client
+# a socketpair end over its api.sock connection, kith_accept hands the server
+# the other daemon's socketpair end: no TCP handshake per stream.
 #
 # stunnel and kith both run TLS 1.3 with AES-128-GCM, X25519 and Ed25519
 # certificates verified both ways. Figures (issue 5): single-stream throughput
@@ -26,6 +33,7 @@ BUILD=${1:-build}
 QUICK=${2:-}
 BIN=$(cd "$BUILD/bin" && pwd)
 PROBE=$BIN/bench_tcp_probe
+KPROBE=$BIN/bench_kith_probe
 ROUNDS=3; DUR=4; RRN=20000; CPS_S=3; HOLD=10000
 if [ "$QUICK" = "--quick" ]; then ROUNDS=1; DUR=1; RRN=2000; CPS_S=1; HOLD=1000; fi
 
@@ -44,6 +52,7 @@ port() { "$PROBE" freeport; }
 die() { echo "tunnel bench: $*" >&2; exit 1; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else print a[int((NR+1)/2)]}'; }
 
+[ -x "$KPROBE" ] || die "missing $KPROBE (make -f mk/main.mk $BUILD/bin/bench_kith_probe)"
 for tool in iperf3 socat stunnel4 openssl; do
     command -v $tool >/dev/null || die "missing $tool (scripts/deps.sh installs it)"
 done
@@ -166,6 +175,16 @@ KB=$!
 for _ in $(seq 100); do [ -S "$T/b/run/api.sock" ] && break; sleep 0.1; done
 bg env KITH_HOME="$T/b" "$BIN/kithcat" -l bench.echo.e1.default --allow 'bench.*.*.*.*' -t tcp:127.0.0.1:$ECHO
 bg env KITH_HOME="$T/b" "$BIN/kithcat" -l bench.iperf.i1.default --allow 'bench.*.*.*.*' -t tcp:127.0.0.1:$IPERF
+# kith-api: a libkith echo server listening on b (the same whitelist); the
+# clients register on a as bench.kapi.cN.default (N: a fresh name per run, so
+# a lease still being torn down never collides) and connect to the pattern
+# bench.kecho.*.default.b, as the upstream does to bench.echo.*.default.b.
+bg "$KPROBE" --socket "$T/b/run/api.sock" server bench.kecho.k1.default 'bench.*.*.*.*'
+KCLIENTS=0
+kapi() {  # rr COUNT | cps SECONDS
+    KCLIENTS=$((KCLIENTS + 1))
+    "$KPROBE" --socket "$T/a/run/api.sock" "$1" bench.kapi.c$KCLIENTS.default bench.kecho.*.default.b "$2"
+}
 # Ready when a round trip goes through every path.
 for p in $ECHO $SOCAT_E $ST_CE $K_E $RELAY1 $RELAY2; do
     ok=""
@@ -175,12 +194,19 @@ for p in $ECHO $SOCAT_E $ST_CE $K_E $RELAY1 $RELAY2; do
     done
     [ -n "$ok" ] || die "path through port $p never answered (see $T/*.log)"
 done
+ok=""
+for _ in $(seq 150); do
+    if kapi rr 10 >/dev/null 2>&1; then ok=1; break; fi
+    sleep 0.1
+done
+[ -n "$ok" ] || die "kith-api path never answered (see $T/*.log; $KPROBE rr)"
 
 if [ -n "${KITH_BENCH_KEEP:-}" ]; then
     # Development aid: leave the set-up running and say where everything is.
     echo "echo: direct $ECHO socat $SOCAT_E stunnel $ST_CE kith $K_E relay1 $RELAY1 relay2 $RELAY2"
     echo "iperf3: direct $IPERF socat $SOCAT_I stunnel $ST_CI kith $K_I"
     echo "kithd a pid $KA, b pid $KB, dir $T"
+    echo "kith-api: $KPROBE --socket $T/a/run/api.sock rr|cps bench.kapi.NAME.default 'bench.kecho.*.default.b' N"
     sleep "$KITH_BENCH_KEEP"
     exit 0
 fi
@@ -199,6 +225,8 @@ for r in $(seq $ROUNDS); do
         "$PROBE" rr 127.0.0.1:"$(eport $p)" "$RRN" >> "$T/rr.$p"
         "$PROBE" cps 127.0.0.1:"$(eport $p)" "$CPS_S" | cut -d' ' -f1 >> "$T/cps.$p"
     done
+    kapi rr "$RRN" >> "$T/rr.kith-api"
+    kapi cps "$CPS_S" | cut -d' ' -f1 >> "$T/cps.kith-api"
     for p in $FLOORS; do
         "$PROBE" rr 127.0.0.1:"$(eport $p)" "$RRN" >> "$T/rr.$p"
         "$PROBE" cps 127.0.0.1:"$(eport $p)" "$CPS_S" | cut -d' ' -f1 >> "$T/cps.$p"
@@ -206,19 +234,28 @@ for r in $(seq $ROUNDS); do
 done
 echo "load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 
-printf '\n%-34s %10s %10s %10s %10s %12s %6s %s\n' "figure" direct socat stunnel kith "kith/stunnel" goal result
+# Each kith row is judged against the goal on its own: kith (TCP upstream,
+# what unmodified programs get) and kith-api (libkith). kith-api has no
+# throughput figure (iperf3 speaks TCP).
+printf '\n%-34s %10s %10s %10s %10s %10s %8s %-6s %8s %-6s %s\n' "figure" direct socat stunnel kith kith-api \
+    "kith/st" result "api/st" result goal
 row() {  # name file-prefix column goal-op goal
-    local name=$1 pre=$2 col=$3 op=$4 goal=$5 v vals=() ratio res
-    for p in $PATHS; do
+    local name=$1 pre=$2 col=$3 op=$4 goal=$5 v vals=() r1 r2
+    for p in $PATHS kith-api; do
         v=$(awk -v c=$col '{print $c}' "$T/$pre.$p" 2>/dev/null | median)
         vals+=("$v")
     done
-    ratio=$(awk -v k="${vals[3]}" -v s="${vals[2]}" 'BEGIN {if (s>0) printf "%.2f", k/s; else print "nan"}')
-    res=$(awk -v r="$ratio" -v g="$goal" -v op="$op" 'BEGIN {
-        if (r=="nan") {print "ERROR"; exit}
-        if ((op==">=" && r>=g) || (op=="<=" && r<=g)) print "pass"; else print "FAIL"}')
-    [ "$goal" = "-" ] && res="-"
-    printf '%-34s %10s %10s %10s %10s %12s %6s %s\n' "$name" "${vals[@]}" "$ratio" "$op$goal" "$res"
+    ratio() { awk -v k="$1" -v s="${vals[2]}" 'BEGIN {if (k!="nan" && s>0) printf "%.2f", k/s; else print "nan"}'; }
+    judge() {
+        [ "$goal" = "-" ] && { echo "-"; return; }
+        awk -v r="$1" -v g="$goal" -v op="$op" 'BEGIN {
+            if (r=="nan") {print "ERROR"; exit}
+            if ((op==">=" && r>=g) || (op=="<=" && r<=g)) print "pass"; else print "FAIL"}'
+    }
+    r1=$(ratio "${vals[3]}"); r2=$(ratio "${vals[4]}")
+    if [ "$pre" = tput ]; then vals[4]="-"; r2="-"; fi
+    printf '%-34s %10s %10s %10s %10s %10s %8s %-6s %8s %-6s %s\n' "$name" "${vals[@]}" \
+        "$r1" "$(judge "$r1")" "$r2" "$([ "$r2" = - ] && echo - || judge "$r2")" "$([ "$goal" = - ] && echo - || echo "$op$goal")"
 }
 row "throughput, 1 stream (Mbit/s)" tput 1 ">=" 1.5
 row "64 B request/response p50 (us)" rr 1 "<=" 0.75

@@ -57,7 +57,9 @@ void Reply::send(nlohmann::json msg, UniqueFd fd) {
 ApiConnection::ApiConnection(Loop& loop, UniqueFd fd, Kind kind, Caller caller)
     : loop_(loop), fd_(std::move(fd)), kind_(kind), caller_(std::move(caller)), poll_(std::make_unique<Poll>(loop, fd_.get())) {}
 
-ApiConnection::~ApiConnection() = default;
+ApiConnection::~ApiConnection() {
+  if (flushScheduled_) loop_.cancelIterationEnd(this);
+}
 
 Status ApiConnection::start(RequestFn onRequest, ClosedFn onClosed) {
   onRequest_ = std::move(onRequest);
@@ -122,6 +124,10 @@ void ApiConnection::onReadable() {
     api::LineBuffer::Item item;
     while (!closed_ && in_.next(&item)) handleLine(item);
     if (slots_.size() >= kMaxOutstanding || queuedBytes_ >= kMaxQueuedBytes) break;
+    // A short read took everything the socket held: another recv() would
+    // only say EAGAIN (one wasted syscall per request); the poll is
+    // level-triggered, so anything that arrives meanwhile wakes us again.
+    if (static_cast<size_t>(n) < sizeof buf) break;
   }
   inRead_ = false;
   // Answers made synchronously while reading go out now, together.
@@ -164,16 +170,36 @@ void ApiConnection::fillSlot(uint64_t slot, std::string line, UniqueFd fd) {
     slots_.pop_front();
     ++firstSlot_;
   }
-  // Not sent at once: arming for writability lets every reply completed in
-  // this loop iteration leave together (one syscall) on the next. Inside a
-  // read burst, onReadable flushes at its end.
-  if (!inRead_) updatePoll();
+  // Inside a read burst, onReadable flushes at its end.
+  if (!inRead_) scheduleFlush();
 }
 
 void ApiConnection::pushEvent(const nlohmann::json& msg, UniqueFd fd) {
   if (closed_) return;
   enqueue(api::toLine(msg), std::move(fd));
-  if (!inRead_) updatePoll();
+  if (!inRead_) scheduleFlush();
+}
+
+// Not sent at once, so that every reply and event completed in this loop
+// iteration leaves together (one syscall), and not by arming for writability
+// either: that re-registers the descriptor with epoll twice (on and off) and
+// costs a loop iteration per answer (a `connect` reply waited for the next
+// epoll_wait). A socket that cannot take it all is armed by updatePoll.
+void ApiConnection::scheduleFlush() {
+  if (flushScheduled_ || closed_) return;
+  flushScheduled_ = true;
+  loop_.atIterationEnd(this);
+}
+
+void ApiConnection::onIterationEnd() {
+  flushScheduled_ = false;
+  // close() (an error while writing) may let the server drop its reference.
+  // (weak_from_this: never throws, also for a connection not owned by a
+  // shared_ptr.)
+  auto self = weak_from_this().lock();
+  if (closed_) return;
+  flush();
+  updatePoll();
 }
 
 void ApiConnection::enqueue(std::string line, UniqueFd fd) {
@@ -227,6 +253,10 @@ void ApiConnection::flush() {
 void ApiConnection::close() {
   if (closed_) return;
   closed_ = true;
+  if (flushScheduled_) {
+    loop_.cancelIterationEnd(this);
+    flushScheduled_ = false;
+  }
   poll_.reset();  // before the descriptor closes: see Poll
   auto cleanups = std::move(cleanups_);
   for (auto& fn : cleanups) fn();

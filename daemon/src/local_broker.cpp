@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sodium.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,14 +37,16 @@ Result<std::pair<UniqueFd, UniqueFd>> makePair(const std::string& proto) {
   return std::make_pair(UniqueFd(sv[0]), UniqueFd(sv[1]));
 }
 
+// FIONBIO: one syscall where fcntl needs F_GETFL and F_SETFL (this runs for
+// every stream).
 void setBlocking(int fd) {
-  int fl = ::fcntl(fd, F_GETFL);
-  if (fl >= 0) ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  int off = 0;
+  ::ioctl(fd, FIONBIO, &off);
 }
 
 void setNonBlocking(int fd) {
-  int fl = ::fcntl(fd, F_GETFL);
-  if (fl >= 0) ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  int on = 1;
+  ::ioctl(fd, FIONBIO, &on);
 }
 
 }  // namespace
@@ -435,7 +438,8 @@ void LocalBroker::handToCaller(std::shared_ptr<Attempt> a, nlohmann::json fields
       return a->done(pair.status(), nullptr, UniqueFd());
     }
     auto [callerEnd, relayEnd] = std::move(pair).value();
-    setNonBlocking(relayEnd.get());
+    // relayEnd is left blocking here: whoever attaches it polls it (a Pump,
+    // PeerLink::attach), and a Poll makes its descriptor non-blocking.
     attach(std::move(relayEnd));
     a->done(Status::ok(), std::move(fields), std::move(callerEnd));  // blocking, as from socket(2)
     return;

@@ -584,7 +584,10 @@ void PeerLink::writeStream(Stream& s) {
   }
   if (s.finReceived && !s.shutWr && s.pending.empty()) {
     s.shutWr = true;
-    ::shutdown(s.fd.get(), SHUT_WR);
+    // With our read side ended too, maybeFinish closes the socket now, and
+    // the close says EOF to the local end by itself (nothing unread is left:
+    // we read up to EOF, so a TCP socket sends FIN, not RST).
+    if (!s.finSent || s.udp) ::shutdown(s.fd.get(), SHUT_WR);
   }
   maybeFinish(s);
 }

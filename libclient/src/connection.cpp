@@ -163,15 +163,32 @@ Result<std::optional<Message>> Connection::nextFrom(Queue q, int timeoutMs) {
 
 Result<bool> Connection::readOnce(int timeoutMs) {
   if (broken()) return brokenStatus_;
-  pollfd p{sock_.get(), POLLIN, 0};
-  int rc;
-  do {
-    rc = ::poll(&p, 1, timeoutMs);
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) return fail(Status::fromErrno("poll", errno));
-  if (rc == 0) return false;
+  // Without a deadline the read itself waits (the socket from open() is
+  // blocking): one syscall per message instead of poll() + recvmsg(), which
+  // is one of the few a kith_connect or kith_accept makes. A non-blocking
+  // socket (adopted) says EAGAIN, and then poll() waits as with a deadline.
+  bool waited = false;
+  auto waitReadable = [&]() -> Result<bool> {
+    pollfd p{sock_.get(), POLLIN, 0};
+    int rc;
+    do {
+      rc = ::poll(&p, 1, timeoutMs);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) return fail(Status::fromErrno("poll", errno));
+    waited = true;
+    return rc > 0;
+  };
+  if (timeoutMs >= 0) {
+    auto ready = waitReadable();
+    if (!ready.isOk() || !*ready) return ready;
+  }
   char buf[kReadChunk];
   ssize_t n = api::recvWithFds(sock_.get(), buf, sizeof buf, &fds_);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !waited) {
+    auto ready = waitReadable();
+    if (!ready.isOk() || !*ready) return ready;
+    n = api::recvWithFds(sock_.get(), buf, sizeof buf, &fds_);
+  }
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
     return fail(Status::fromErrno("read from kithd", errno));

@@ -9,7 +9,11 @@
 //
 // Backpressure: when too many replies are outstanding or too much output is
 // queued (a client that does not read), the connection stops reading until it
-// drains. Owned by ApiServer through shared_ptr; asynchronous answers hold a
+// drains. Output is written at the end of the loop iteration that produced
+// it (Loop::atIterationEnd), so every reply and event of one iteration leaves
+// in one syscall and the socket is polled for writability only while the
+// kernel's buffer is full.
+// Owned by ApiServer through shared_ptr; asynchronous answers hold a
 // weak_ptr (Reply) so an answer for a connection that has closed is dropped.
 // Loop thread only.
 #pragma once
@@ -56,7 +60,7 @@ class Reply {
   bool sent_ = false;
 };
 
-class ApiConnection : public std::enable_shared_from_this<ApiConnection> {
+class ApiConnection : public std::enable_shared_from_this<ApiConnection>, private IterationEndHook {
  public:
   enum class Kind { kApi, kAdmin };
   using RequestFn = std::function<void(ApiConnection&, nlohmann::json req, Reply reply)>;
@@ -99,6 +103,9 @@ class ApiConnection : public std::enable_shared_from_this<ApiConnection> {
   void fillSlot(uint64_t slot, std::string line, UniqueFd fd);
   void enqueue(std::string line, UniqueFd fd);
   void flush();
+  // Flushes at the end of this loop iteration (once, however many messages).
+  void scheduleFlush();
+  void onIterationEnd() override;
   void updatePoll();
   void handleLine(const api::LineBuffer::Item& item);
 
@@ -118,6 +125,7 @@ class ApiConnection : public std::enable_shared_from_this<ApiConnection> {
   bool closed_ = false;
   bool peerEof_ = false;
   bool inRead_ = false;  // inside onReadable: it flushes and re-arms at the end
+  bool flushScheduled_ = false;  // registered with loop_.atIterationEnd
   std::vector<std::function<void()>> cleanups_;
 };
 

@@ -133,7 +133,9 @@ class Timer {
 // wrapper afterwards).
 class Poll {
  public:
-  Poll(Loop& loop, int fd);  // fd stays owned by the caller; must outlive this
+  // fd stays owned by the caller and must outlive this; libuv's
+  // uv_poll_init sets it non-blocking (documented), which callers rely on.
+  Poll(Loop& loop, int fd);
   ~Poll();
   Poll(const Poll&) = delete;
   Poll& operator=(const Poll&) = delete;

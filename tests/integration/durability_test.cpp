@@ -27,15 +27,21 @@ BOOST_AUTO_TEST_CASE(kill9_mid_registrations_loses_nothing_acknowledged_and_dupl
   std::set<std::string> acked;
   std::vector<bool> open(kConns, true);
   bool killed = false;
+  // One reply per connection in turn, so the kill lands as soon as a third
+  // is acknowledged (reading one connection to its end first let a fast
+  // daemon finish everything before the kill).
   auto drain = [&](int timeoutMs) {
-    for (int i = 0; i < kConns; ++i) {
-      while (open[i]) {
+    for (bool any = true; any;) {
+      any = false;
+      for (int i = 0; i < kConns; ++i) {
+        if (!open[i]) continue;
         auto m = conns[i].next(timeoutMs);
         if (!m.isOk()) {
           // EOF (daemon gone) or quiet: this connection is done for now.
           if (m.status().code() != kith::Code::kTimeout) open[i] = false;
-          break;
+          continue;
         }
+        any = true;
         if (m->json.value("ok", false)) acked.insert(m->json["address"].get<std::string>());
         if (!killed && acked.size() >= kTotal / 3) {
           daemon.kill9();

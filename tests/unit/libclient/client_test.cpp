@@ -3,12 +3,14 @@
 #include "kith.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include <boost/test/unit_test.hpp>
 
@@ -527,6 +529,33 @@ BOOST_AUTO_TEST_CASE(reply_timeout_is_io_and_breaks_the_client) {
   BOOST_TEST(std::string(kith_error_message(cl.c)).find("no reply") != std::string::npos);
   cl.close();
   d.join();
+}
+
+// kith_fileno's socket made non-blocking by the application (an event loop
+// that registers it): without a deadline the client still waits for the
+// reply in poll(), it neither fails nor spins.
+BOOST_AUTO_TEST_CASE(a_socket_made_non_blocking_still_waits_for_its_reply_without_spinning) {
+  FakeDaemon d([](FakeConn& s) {
+    auto r = s.read();
+    if (!r) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    s.ok(*r, {{"daemon", "fake"}});
+  });
+  Client cl(d);
+  int fd = kith_fileno(cl.c);
+  BOOST_REQUIRE(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+  rusage before{}, after{};
+  BOOST_REQUIRE(::getrusage(RUSAGE_THREAD, &before) == 0);
+  BOOST_TEST(kith_hello(cl.c, nullptr) == KITH_OK, kith_error_message(cl.c));
+  BOOST_REQUIRE(::getrusage(RUSAGE_THREAD, &after) == 0);
+  auto cpuMs = [](const rusage& u) {
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000.0 + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1000.0;
+  };
+  // A spinning wait would burn most of the 800 ms on a CPU.
+  BOOST_TEST(cpuMs(after) - cpuMs(before) < 100.0);
+  cl.close();
+  d.join();
+  checkNoProblems(d);
 }
 
 BOOST_AUTO_TEST_CASE(descriptors_not_handed_out_are_closed) {

@@ -44,36 +44,15 @@
 
 #include "kith.h"
 
+#include "probe_io.h"
+
 namespace {
+
+using namespace kith::bench;
 
 using Clock = std::chrono::steady_clock;
 
 const char* gSocket = nullptr;  // nullptr: libkith's lookup
-
-bool readFull(int fd, char* buf, size_t n) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = ::read(fd, buf + got, n - got);
-    if (r <= 0) return false;
-    got += static_cast<size_t>(r);
-  }
-  return true;
-}
-
-// Writes all of buf to a non-blocking socket, waiting (up to a second at a
-// time) while it is full; gives up on an error.
-void writeAll(int fd, const char* buf, size_t n) {
-  for (size_t off = 0; off < n;) {
-    ssize_t w = ::write(fd, buf + off, n - off);
-    if (w < 0) {
-      if (errno != EAGAIN) return;
-      pollfd p{fd, POLLOUT, 0};
-      ::poll(&p, 1, 1000);
-      continue;
-    }
-    off += static_cast<size_t>(w);
-  }
-}
 
 kith_client* openClient() {
   kith_client* c = nullptr;
@@ -111,13 +90,6 @@ int kithDial(kith_client* c, const char* dest) {
   timeval tv{10, 0};
   ::setsockopt(conn.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   return conn.fd;
-}
-
-void raiseFdLimit() {
-  rlimit rl{};
-  ::getrlimit(RLIMIT_NOFILE, &rl);
-  rl.rlim_cur = rl.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 // The echo side: the main thread blocks in kith_accept and hands each stream
@@ -166,22 +138,10 @@ int rr(const char* name, const char* dest, int count) {
   if (c == nullptr || !registerAs(c, name, {})) return 1;
   int fd = kithDial(c, dest);
   if (fd < 0) return fail(c, "connect"), 1;
-  char req[64], resp[64];
-  std::memset(req, 'r', sizeof req);
-  std::vector<double> us;
-  us.reserve(static_cast<size_t>(count));
-  auto deadline = Clock::now() + std::chrono::seconds(30);
-  for (int i = 0; i < count + 100 && Clock::now() < deadline; ++i) {
-    auto t0 = Clock::now();
-    if (::write(fd, req, sizeof req) != sizeof req || !readFull(fd, resp, sizeof resp)) return 1;
-    if (i >= 100) us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-  }
+  int rc = roundTrips(fd, count);
   ::close(fd);
   kith_close(c);
-  if (us.empty()) return 1;
-  std::sort(us.begin(), us.end());
-  std::printf("%.1f %.1f\n", us[us.size() / 2], us[us.size() * 99 / 100]);
-  return 0;
+  return rc;
 }
 
 // bench_tcp_probe cps with kith_connect for dial(): the same 4 threads, the

@@ -42,7 +42,11 @@
 #include <thread>
 #include <vector>
 
+#include "probe_io.h"
+
 namespace {
+
+using namespace kith::bench;
 
 using Clock = std::chrono::steady_clock;
 
@@ -66,38 +70,6 @@ int dial(const sockaddr_in& sa) {
     return -1;
   }
   return fd;
-}
-
-bool readFull(int fd, char* buf, size_t n) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = ::read(fd, buf + got, n - got);
-    if (r <= 0) return false;
-    got += static_cast<size_t>(r);
-  }
-  return true;
-}
-
-void raiseFdLimit() {
-  rlimit rl{};
-  ::getrlimit(RLIMIT_NOFILE, &rl);
-  rl.rlim_cur = rl.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &rl);
-}
-
-// Writes all of buf to a non-blocking socket, waiting (up to a second at a
-// time) while it is full; gives up on an error.
-void writeAll(int fd, const char* buf, size_t n) {
-  for (size_t off = 0; off < n;) {
-    ssize_t w = ::write(fd, buf + off, n - off);
-    if (w < 0) {
-      if (errno != EAGAIN) return;
-      pollfd p{fd, POLLOUT, 0};
-      ::poll(&p, 1, 1000);
-      continue;
-    }
-    off += static_cast<size_t>(w);
-  }
 }
 
 // A non-blocking listener on 127.0.0.1:0 whose port goes to portFile, in a
@@ -224,21 +196,9 @@ int rr(const std::string& hp, int count) {
   sockaddr_in sa = parseAddr(hp);
   int fd = dial(sa);
   if (fd < 0) return 1;
-  char req[64], resp[64];
-  std::memset(req, 'r', sizeof req);
-  std::vector<double> us;
-  us.reserve(static_cast<size_t>(count));
-  auto deadline = Clock::now() + std::chrono::seconds(30);
-  for (int i = 0; i < count + 100 && Clock::now() < deadline; ++i) {
-    auto t0 = Clock::now();
-    if (::write(fd, req, sizeof req) != sizeof req || !readFull(fd, resp, sizeof resp)) return 1;
-    if (i >= 100) us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-  }
+  int rc = roundTrips(fd, count);
   ::close(fd);
-  if (us.empty()) return 1;
-  std::sort(us.begin(), us.end());
-  std::printf("%.1f %.1f\n", us[us.size() / 2], us[us.size() * 99 / 100]);
-  return 0;
+  return rc;
 }
 
 int cps(const std::string& hp, double seconds) {

@@ -313,6 +313,35 @@ BOOST_AUTO_TEST_CASE(records_keep_the_newest_seq_per_zone_subject_and_slot) {
   BOOST_TEST(((*rows)[2] == RecordRow{"n1", "n1", "ip4", 4, "S ... ip4", 100}));
 }
 
+// A replicated batch: one op, one Done, the same newest-seq rule per row.
+BOOST_AUTO_TEST_CASE(a_batch_of_records_is_one_op_with_the_same_rules) {
+  TempDir dir;
+  TestLoop loop;
+  const std::string path = dir.file("state.db");
+  using kith::daemon::RecordRow;
+  {
+    auto store = openOk(path, loop);
+    Acks acks;
+    store->putRecord(RecordRow{"n1", "a.b.c.d.n1", "srv", 5, "S ... seq5", 100}, acks.done());
+    store->putRecords({RecordRow{"n1", "a.b.c.d.n1", "srv", 3, "S ... seq3", 100},  // older: ignored
+                       RecordRow{"n1", "e.f.g.h.n1", "srv", 6, "S ... e6", 100},
+                       RecordRow{"n1", "e.f.g.h.n1", "srv", 7, "S ... e7", 100},  // newer in the same batch
+                       RecordRow{"n1", "n1", "infra", 2, "S ... infra", 100}},
+                      acks.done());
+    store->putRecords({}, acks.done());  // nothing to write: still one Done
+    BOOST_REQUIRE(loop.runUntil([&] { return acks.delivered() == 3; }));
+    for (size_t i = 0; i < 3; ++i) BOOST_TEST(acks.statuses[i].isOk());
+    BOOST_TEST(store->stats().opsCommitted == 3u);
+  }
+  auto store = openOk(path, loop);
+  auto rows = store->loadRecords();
+  BOOST_REQUIRE(rows.isOk());
+  BOOST_REQUIRE(rows->size() == 3u);
+  BOOST_TEST(((*rows)[0] == RecordRow{"n1", "a.b.c.d.n1", "srv", 5, "S ... seq5", 100}));
+  BOOST_TEST(((*rows)[1] == RecordRow{"n1", "e.f.g.h.n1", "srv", 7, "S ... e7", 100}));
+  BOOST_TEST(((*rows)[2] == RecordRow{"n1", "n1", "infra", 2, "S ... infra", 100}));
+}
+
 BOOST_AUTO_TEST_CASE(migrations_with_a_gap_are_refused) {
   TempDir dir;
   TestLoop loop;

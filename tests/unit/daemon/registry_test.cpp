@@ -153,6 +153,39 @@ BOOST_AUTO_TEST_CASE(process_exit_ends_the_registration_and_restart_drops_it) {
   BOOST_TEST(env.reg->find("dev.job.me.default.n1") != nullptr);
 }
 
+// Watchers say which events they want; remote events nobody wants are not
+// built at all (the replicator asks wantsRemote first).
+BOOST_AUTO_TEST_CASE(watchers_get_only_the_events_of_their_interest) {
+  Env env;
+  std::vector<std::string> local, deregs, all;
+  auto tag = [](const Registry::Event& ev) {
+    return ev["event"].get<std::string>() + (ev.contains("machine") ? "@remote" : "@local");
+  };
+  env.reg->addWatcher([&](const Registry::Event& ev) { local.push_back(tag(ev)); }, Registry::kLocalEvents);
+  BOOST_TEST(!env.reg->wantsRemote(Registry::kRemoteRegisters));
+  BOOST_TEST(!env.reg->wantsRemote(Registry::kRemoteDeregisters));
+  uint64_t d = env.reg->addWatcher([&](const Registry::Event& ev) { deregs.push_back(tag(ev)); },
+                                   Registry::kLocalEvents | Registry::kRemoteDeregisters);
+  BOOST_TEST(!env.reg->wantsRemote(Registry::kRemoteRegisters));
+  BOOST_TEST(env.reg->wantsRemote(Registry::kRemoteDeregisters));
+  // One that removes itself while notified (the copy keeps it alive).
+  uint64_t a = 0;
+  a = env.reg->addWatcher([&](const Registry::Event& ev) {
+    all.push_back(tag(ev));
+    env.reg->removeWatcher(a);
+  });
+  BOOST_TEST(env.reg->wantsRemote(Registry::kRemoteRegisters));
+  env.reg->notifyRemote({{"event", "register"}, {"address", "dev.a.b.default.n2"}, {"machine", "n2"}});
+  BOOST_TEST(!env.reg->wantsRemote(Registry::kRemoteRegisters));
+  env.reg->notifyRemote({{"event", "deregister"}, {"address", "dev.a.b.default.n2"}, {"machine", "n2"}});
+  BOOST_REQUIRE(env.registerNow(env.self(), req("dev.job.me.default")).isOk());
+  BOOST_TEST(local == (std::vector<std::string>{"register@local"}));
+  BOOST_TEST(deregs == (std::vector<std::string>{"deregister@remote", "register@local"}));
+  BOOST_TEST(all == (std::vector<std::string>{"register@remote"}));
+  env.reg->removeWatcher(d);
+  BOOST_TEST(!env.reg->wantsRemote(Registry::kRemoteDeregisters));
+}
+
 BOOST_AUTO_TEST_CASE(synchronous_validation_errors_never_call_back) {
   Env env;
   bool called = false;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "kith/replication/version_vector.h"
 #include "record_fixtures.h"
@@ -199,6 +200,34 @@ BOOST_AUTO_TEST_CASE(reap_drops_expired_records_and_keeps_the_vector) {
   set.reapExpired(kFrom + 21);
   BOOST_TEST(set.size() == 0u);
   BOOST_TEST(set.approxBytes() == 0u);
+}
+
+// What a per-zone cache (the replicator's zone digests) relies on: a zone's
+// generation moves when that zone changes, and only then.
+BOOST_AUTO_TEST_CASE(a_zones_generation_moves_only_when_that_zone_changes) {
+  RecordSet set;
+  BOOST_TEST(set.zoneGeneration("node1") == 0u);
+  const Record* held = nullptr;
+  BOOST_TEST(outcome(set.offer(srv("node1", addr("node1", 1), 1, kFrom + 10), nullptr, &held)) == "stored");
+  BOOST_REQUIRE(held != nullptr);
+  BOOST_TEST(held->subject == addr("node1", 1));
+  set.offer(srv("node2", addr("node2", 1), 5));
+  uint64_t g1 = set.zoneGeneration("node1"), g2 = set.zoneGeneration("node2");
+  BOOST_TEST(g1 != 0u);
+  BOOST_TEST(g2 > g1);
+  set.offer(srv("node1", addr("node1", 1), 1));  // a replay changes nothing
+  BOOST_TEST(set.zoneGeneration("node1") == g1);
+  set.offer(srv("node2", addr("node2", 2), 6));
+  BOOST_TEST(set.zoneGeneration("node1") == g1);
+  BOOST_TEST(set.zoneGeneration("node2") > g2);
+  BOOST_TEST((set.zones() == std::vector<std::string>{"node1", "node2"}));
+  // Reaping node1's only record forgets the zone; a new record of it later
+  // gets a generation never seen before.
+  set.reapExpired(kFrom + 11);
+  BOOST_TEST(set.zoneGeneration("node1") == 0u);
+  BOOST_TEST((set.zones() == std::vector<std::string>{"node2"}));
+  set.offer(srv("node1", addr("node1", 3), 3));
+  BOOST_TEST(set.zoneGeneration("node1") > g1);
 }
 
 BOOST_AUTO_TEST_CASE(memory_estimate_follows_the_records) {

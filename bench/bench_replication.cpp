@@ -5,7 +5,9 @@
 //   2. catch-up: a fresh daemon seeded with one that holds 100,000 records,
 //      time until it holds them all (goal <= 2 s); bytes it received on its
 //      TCP connections per record (ss -ti bytes_received); its RSS per record
-//      over a fresh daemon's.
+//      over a fresh daemon's;
+//   3. restart: that daemon stopped and started again, time until it serves
+//      and how many of the records it holds then.
 // --quick: 4 daemons, 20 registrations, 10,000 records. Bounded: every wait
 // has a deadline; the whole run takes about a minute.
 #include <poll.h>

@@ -107,16 +107,7 @@ int server(const char* name, const std::vector<const char*>& patterns) {
     char buf[65536];
     for (;;) {
       int n = ::epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), -1);
-      for (int i = 0; i < n; ++i) {
-        int fd = evs[i].data.fd;
-        ssize_t r = ::read(fd, buf, sizeof buf);
-        if (r < 0 && errno == EAGAIN) continue;
-        if (r <= 0) {
-          ::close(fd);  // also leaves the epoll set
-          continue;
-        }
-        writeAll(fd, buf, static_cast<size_t>(r));
-      }
+      for (int i = 0; i < n; ++i) echoReadable(evs[i].data.fd, buf, sizeof buf);
     }
   });
   echo.detach();

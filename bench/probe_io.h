@@ -43,6 +43,18 @@ inline void writeAll(int fd, const char* buf, size_t n) {
   }
 }
 
+// One readable echo socket (non-blocking, in an epoll set): reads what it
+// holds and writes it back; closes it (leaving the set) at EOF or an error.
+inline void echoReadable(int fd, char* buf, size_t size) {
+  ssize_t r = ::read(fd, buf, size);
+  if (r < 0 && errno == EAGAIN) return;
+  if (r <= 0) {
+    ::close(fd);
+    return;
+  }
+  writeAll(fd, buf, static_cast<size_t>(r));
+}
+
 inline void raiseFdLimit() {
   rlimit rl{};
   ::getrlimit(RLIMIT_NOFILE, &rl);

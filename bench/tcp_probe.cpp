@@ -112,13 +112,8 @@ int echoServer(const char* portFile) {
         }
         continue;
       }
-      ssize_t r = ::read(fd, buf, sizeof buf);
-      if (r <= 0) {
-        ::close(fd);
-        continue;
-      }
       // Echoes are small (rr, cps, hold): a blocking-ish write is fine.
-      writeAll(fd, buf, static_cast<size_t>(r));
+      echoReadable(fd, buf, sizeof buf);
     }
   }
 }

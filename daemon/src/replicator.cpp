@@ -146,8 +146,8 @@ Status Replicator::restore() {
   std::vector<rep::Record> rest;
   size_t kept = 0, dropped = 0;
   int64_t t = now();
-  for (const auto& row : *rows) {
-    auto rec = rep::parseSigned(row.line);
+  for (auto& row : *rows) {
+    auto rec = rep::parseSignedTaking(std::move(row.line));
     if (!rec.isOk()) {
       ++dropped;
       store_.deleteRecord(row.zone, row.subject, row.slot, [](Status) {});
@@ -181,8 +181,10 @@ Status Replicator::restore() {
       continue;
     }
     std::optional<rep::Record> prev;
-    records_.offer(rec, &prev);
-    absorb(rec, prev, /*announce=*/false);
+    const rep::Record* held = nullptr;
+    // Rows are unique per (zone, subject, slot): each is stored, none replays.
+    records_.offer(std::move(rec), &prev, &held);
+    if (held != nullptr) absorb(*held, prev, /*announce=*/false);
     ++kept;
   }
   log::info(kMod, "restored records", {{"kept", kept}, {"dropped", dropped}});

@@ -17,10 +17,10 @@
 #include <string>
 
 #include "kith/common/log.h"
-#include "kith/daemon/sd_notify.h"
-#include "kith/daemon/config.h"
+#include "kith/daemon/observability/sd_notify.h"
+#include "kith/daemon/config/config.h"
 #include "kith/daemon/daemon.h"
-#include "kith/daemon/dev_identity.h"
+#include "kith/daemon/config/dev_identity.h"
 #include "kith/identity/ca_dir.h"
 
 namespace {

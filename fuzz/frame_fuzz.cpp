@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "kith/daemon/frame.h"
+#include "kith/daemon/tunnel/frame.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace kith::daemon;

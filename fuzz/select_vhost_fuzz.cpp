@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "kith/daemon/select_vhost.h"
+#include "kith/daemon/vhost/select_vhost.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);

@@ -20,10 +20,11 @@ CPPFLAGS += $(addprefix -I,$(INCLUDE_DIRS)) -DKITH_VERSION='"$(VERSION)"'
 
 ALL_OBJS :=
 
-# $(call kith_library,NAME,FOLDER): build/lib/libkith_NAME.a from FOLDER/src/*.cpp
+# $(call kith_library,NAME,FOLDER): build/lib/libkith_NAME.a from FOLDER/src/*.cpp and
+# FOLDER/src/<subsystem>/*.cpp
 # (a folder with no sources yet defines nothing).
 define kith_library
-$(1)_SRCS := $$(wildcard $(2)/src/*.cpp)
+$(1)_SRCS := $$(wildcard $(2)/src/*.cpp $(2)/src/*/*.cpp)
 ifneq ($$($(1)_SRCS),)
 KITH_BUILT_LIBS += $(1)
 ALL_TARGETS += $$(LIB)/libkith_$(1).a

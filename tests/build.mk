@@ -5,7 +5,7 @@ TEST_HELPER_SRCS := $(wildcard tests/helpers/*.cpp)
 TEST_HELPER_OBJS := $(patsubst %.cpp,$(OBJ)/%.o,$(TEST_HELPER_SRCS))
 ALL_OBJS += $(TEST_HELPER_OBJS)
 
-UNIT_DIRS := $(patsubst tests/unit/%/,%,$(sort $(dir $(wildcard tests/unit/*/*_test.cpp))))
+UNIT_DIRS := $(sort $(foreach f,$(wildcard tests/unit/*/*_test.cpp tests/unit/*/*/*_test.cpp),$(word 3,$(subst /, ,$(f)))))
 
 # $(call kith_test_binary,NAME,SOURCES)
 define kith_test_binary
@@ -21,7 +21,7 @@ endef
 TEST_BINARIES :=
 # Integration tests build sources of the tree (the README example).
 $(OBJ)/tests/integration/%.o: CPPFLAGS += -DKITH_SOURCE_DIR='"$(CURDIR)"' -DKITH_SANITIZE_FLAGS='"$(SAN_FLAGS)"'
-$(foreach d,$(UNIT_DIRS),$(eval $(call kith_test_binary,unit_$(d),$(wildcard tests/unit/$(d)/*_test.cpp))))
+$(foreach d,$(UNIT_DIRS),$(eval $(call kith_test_binary,unit_$(d),$(wildcard tests/unit/$(d)/*_test.cpp tests/unit/$(d)/*/*_test.cpp))))
 INTEGRATION_SRCS := $(wildcard tests/integration/*_test.cpp)
 ifneq ($(INTEGRATION_SRCS),)
 $(eval $(call kith_test_binary,integration,$(INTEGRATION_SRCS)))

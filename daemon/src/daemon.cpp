@@ -5,7 +5,7 @@
 #include <cerrno>
 
 #include "kith/common/log.h"
-#include "kith/daemon/state_dir.h"
+#include "kith/daemon/config/state_dir.h"
 
 namespace kith::daemon {
 namespace {

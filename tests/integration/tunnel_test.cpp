@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "../helpers/echo_server.h"
-#include "kith/daemon/loop.h"
-#include "kith/daemon/peer_link.h"
-#include "kith/daemon/tunnel_broker.h"
+#include "kith/daemon/loop/loop.h"
+#include "kith/daemon/tunnel/peer_link.h"
+#include "kith/daemon/tunnel/tunnel_broker.h"
 #include "kith/identity/ca_dir.h"
 #include "../helpers/shell_process.h"
 #include "mesh.h"

@@ -14,9 +14,9 @@
 #include <memory>
 #include <string>
 
-#include "kith/daemon/loop.h"
-#include "kith/daemon/registry.h"
-#include "kith/daemon/store.h"
+#include "kith/daemon/loop/loop.h"
+#include "kith/daemon/registry/registry.h"
+#include "kith/daemon/store/store.h"
 
 namespace kith::daemon::test {
 

@@ -36,6 +36,7 @@ Daemon::~Daemon() {
   metrics_.reset();
   health_.reset();
   service_.reset();
+  admin_.reset();
   tunnels_.reset();
   loop_.runPosted();
   svids_.reset();
@@ -43,6 +44,8 @@ Daemon::~Daemon() {
   replicator_.reset();
   creds_.reset();
   broker_.reset();
+  ends_.reset();
+  authorizer_.reset();
   server_.reset();
   registry_.reset();
   store_.reset();
@@ -76,17 +79,39 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Loop& loop, DaemonOptions opts) {
 
 Status Daemon::start() {
   ServiceInfo info{opts_.machine, opts_.trustDomain, static_cast<int64_t>(loop_.nowMs())};
-  // The service needs the broker, the broker the server, the server the
-  // service's handler: wire through a late-bound pointer.
-  ApiServer::Options so{opts_.apiSocket, opts_.adminSocket, opts_.adminGroup, opts_.maxConnections};
+  // Each part is made after what it uses, so nothing is wired afterwards: the
+  // API server first (the broker hands `incoming` streams to its listening
+  // connections; it serves once the service exists), then the stream path,
+  // replication, tunnels and the broker, then what answers requests.
   server_ = std::make_unique<ApiServer>(
-      loop_, so,
-      [this](ApiConnection& c, nlohmann::json req, Reply r) { service_->handle(c, std::move(req), std::move(r)); },
-      [this](ApiConnection& c) {
-        if (service_) service_->connectionClosed(c);
-      });
-  broker_ = std::make_unique<LocalBroker>(loop_, *registry_, *server_, *policy_,
-                                          LocalBroker::Options{opts_.runDir + "/streams", opts_.localHandoff});
+      loop_, ApiServer::Options{opts_.apiSocket, opts_.adminSocket, opts_.adminGroup, opts_.maxConnections});
+  authorizer_ = std::make_unique<StreamAuthorizer>(*policy_);
+  ends_ = std::make_unique<ServerEnds>(loop_, *registry_, *server_);
+  // The tunnel listener is bound before replication starts, so that our infra
+  // record names where other daemons reach it.
+  std::optional<TunnelListener> tunnelListener;
+  if (opts_.tunnels) {
+    auto l = bindTunnelListener(opts_.tunnels->listen, opts_.tunnels->advertise);
+    if (!l.isOk()) return l.status();
+    tunnelListener = std::move(l).value();
+  }
+  if (opts_.replication && opts_.nodeKey) {
+    ReplicatorOptions ro = *opts_.replication;
+    if (tunnelListener) ro.brokerEndpoint = tunnelListener->endpoint;
+    auto r = Replicator::create(loop_, *store_, *registry_, *opts_.nodeKey, std::move(ro));
+    if (!r.isOk()) return r.status();
+    replicator_ = std::move(r).value();
+  }
+  if (tunnelListener) {
+    if (!replicator_) return Status::config("[broker] listen needs [replication] (where machines take tunnels)");
+    auto t = TunnelBroker::create(loop_, TunnelDeps{*registry_, *ends_, *authorizer_, *replicator_, *replicator_},
+                                  std::move(*tunnelListener), *opts_.tunnels);
+    if (!t.isOk()) return t.status();
+    tunnels_ = std::move(t).value();
+  }
+  broker_ = std::make_unique<LocalBroker>(
+      loop_, *registry_, *ends_, *authorizer_, replicator_.get(), tunnels_.get(),
+      LocalBroker::Options{opts_.machine, opts_.trustDomain, opts_.runDir + "/streams", opts_.localHandoff});
   // Live enforcement: a deregistration closes the streams of that workload; a
   // policy swap re-checks every open stream.
   registry_->addWatcher([this](const Registry::Event& ev) {
@@ -95,29 +120,14 @@ Status Daemon::start() {
     // of a registration (deregister, expiry, replacement) revokes at once.
     if (ev.value("event", "") == "deregister" && ev.value("reason", "") != "exit") {
       std::string why = "deregistered (" + ev.value("reason", "") + ")";
-      if (broker_) broker_->closeStreamsOf(ev.value("address", ""), why);
+      broker_->closeStreamsOf(ev.value("address", ""), why);
       if (tunnels_) tunnels_->closeStreamsOf(ev.value("address", ""), why);
     }
   }, Registry::kLocalEvents | Registry::kRemoteDeregisters);
   policy_->onChange([this] {
-    if (broker_) broker_->revalidate();
+    broker_->revalidate();
     if (tunnels_) tunnels_->revalidate();
   });
-  if (opts_.tunnels) {
-    auto t = TunnelBroker::create(loop_, *registry_, *broker_, *policy_, *opts_.tunnels);
-    if (!t.isOk()) return t.status();
-    tunnels_ = std::move(t).value();
-  }
-  if (opts_.replication && opts_.nodeKey) {
-    ReplicatorOptions ro = *opts_.replication;
-    if (tunnels_) ro.brokerEndpoint = tunnels_->endpoint();
-    auto r = Replicator::create(loop_, *store_, *registry_, *opts_.nodeKey, std::move(ro));
-    if (!r.isOk()) return r.status();
-    replicator_ = std::move(r).value();
-    Replicator* rep = replicator_.get();
-    broker_->setRemote([rep](const policy::Pattern& p) { return rep->match(p); }, tunnels_.get());
-    if (tunnels_) tunnels_->setReplicator(rep);
-  }
   for (const auto& u : opts_.upstreams) {
     auto up = Upstream::create(loop_, *registry_, *broker_, u);
     if (!up.isOk()) return up.status();
@@ -136,31 +146,29 @@ Status Daemon::start() {
     });
     creds_->startWatching(opts_.nodeWatchMs);
   }
-  service_ = std::make_unique<ApiService>(loop_, *registry_, *broker_, *events_, *policy_, info);
-  service_->setServer(server_.get());
-  service_->setReplicator(replicator_.get());
-  service_->setTunnels(tunnels_.get());
-  service_->setSvids(svids_.get());
   vhost_ = std::make_unique<VhostService>(loop_, *store_, *registry_, *broker_, opts_.vhost);
   KITH_RETURN_IF_ERROR(vhost_->start());
-  service_->setVhost(vhost_.get());
-  KITH_RETURN_IF_ERROR(server_->start());
-  // Observability: health (events), the metrics collector, the HTTP listener.
-  health_ = std::make_unique<HealthMonitor>(loop_, *policy_, *server_, *store_, replicator_.get(),
+  // Observability: health (events), the HTTP listener, the metrics collector.
+  health_ = std::make_unique<HealthMonitor>(loop_, *policy_, *server_, *store_, replicator_.get(), tunnels_.get(),
                                             HealthOptions{opts_.nodeDir, opts_.healthIntervalMs});
-  policy_->onChange([this] { if (health_) health_->check(); });
-  policy_->onReject([this] { if (health_) health_->check(); });
-  health_->setTunnels(tunnels_.get());
-  metrics_ = std::make_unique<DaemonMetrics>(DaemonMetricsSources{
-      *registry_, *server_, *service_, *broker_, *policy_, *store_, *events_, *health_, replicator_.get(),
-      tunnels_.get()});
+  policy_->onChange([this] { health_->check(); });
+  policy_->onReject([this] { health_->check(); });
   if (!opts_.metricsListen.empty()) {
     metricsHttp_ = std::make_unique<MetricsHttp>(
         loop_, MetricsHttp::Options{opts_.metricsListen, opts_.metricsAllowNonLoopback},
         [] { return metrics().render(); });
     KITH_RETURN_IF_ERROR(metricsHttp_->start());
   }
-  service_->setObservability(health_.get(), metricsHttp_.get());
+  admin_ = std::make_unique<AdminOps>(AdminDeps{loop_, *registry_, *events_, *policy_, *broker_, tunnels_.get(),
+                                                replicator_.get(), vhost_.get(), metricsHttp_.get(), opts_.machine});
+  service_ = std::make_unique<ApiService>(ApiServiceDeps{loop_, *registry_, *broker_, *policy_, *server_, *admin_,
+                                                         replicator_.get(), tunnels_.get(), svids_.get(),
+                                                         health_.get()},
+                                          info);
+  KITH_RETURN_IF_ERROR(server_->start(*service_));
+  metrics_ = std::make_unique<DaemonMetrics>(DaemonMetricsSources{
+      *registry_, *server_, *service_, *broker_, *policy_, *store_, *events_, *health_, replicator_.get(),
+      tunnels_.get()});
   health_->start();
   log::info(kMod, "serving", {{"machine", opts_.machine}, {"trust_domain", opts_.trustDomain},
                               {"api", opts_.apiSocket}, {"admin", opts_.adminSocket},
@@ -179,6 +187,7 @@ void Daemon::drain() {
   if (tunnels_) tunnels_->closeAll();
   if (creds_) creds_->stop();
   if (broker_) broker_->closeAll();
+  if (ends_) ends_->closeAll();
   if (vhost_) vhost_->stop();
   if (registry_) registry_->shutdown();
 }

@@ -57,9 +57,10 @@ int reload(const Globals& g) {
     if (g.json) {
       std::printf("%s\n", raw.c_str());
     } else {
-      std::printf("policy reloaded from %s: %zu rules, %zu tests%s; %zu open streams re-checked\n",
+      std::printf("policy reloaded from %s: %zu rules, %zu tests%s; %zu open streams re-checked, %zu closed\n",
                   r->value("file", "").c_str(), r->value("rules", size_t{0}), r->value("tests", size_t{0}),
-                  r->value("audit", false) ? ", AUDIT MODE" : "", r->value("open_streams", size_t{0}));
+                  r->value("audit", false) ? ", AUDIT MODE" : "", r->value("open_streams", size_t{0}),
+                  r->value("closed_streams", size_t{0}));
     }
     return kExitOk;
   } catch (const kith::Error& e) {

@@ -177,6 +177,9 @@ to = "dev.db.*.*.*"
 )");
   auto r = f.reload();
   BOOST_REQUIRE_EQUAL(errorCode(r), "OK");
+  // The answer counts both streams as re-checked and one as closed.
+  BOOST_TEST(r["open_streams"] == 2);
+  BOOST_TEST(r["closed_streams"] == 1);
   // w1's stream ends (EOF or reset) ...
   char b;
   pollfd p{c1->fd.get(), POLLIN, 0};

@@ -142,6 +142,14 @@ BOOST_AUTO_TEST_CASE(a_thousand_concurrent_streams_share_one_link) {
     auto r = ca.request({{"op", "connect"}, {"token", token}, {"destination", "dev.echo.e1.default.b"}});
     BOOST_REQUIRE(r.isOk());
     BOOST_REQUIRE_MESSAGE(errorCode(r->json) == "OK", i << ": " << r->json.dump());
+    if (i == 0) {
+      // A remote connect answers what a local one does, plus where it went.
+      BOOST_TEST(r->json["destination"] == "dev.echo.e1.default.b");
+      BOOST_TEST(r->json["spiffe_id"] == "spiffe://" + mesh.td + "/dev/echo/e1/default/b");
+      BOOST_TEST(r->json["machine"] == "b");
+      BOOST_TEST(r->json["stream"].is_number_unsigned());
+      BOOST_TEST(r->json["link"].is_number_unsigned());
+    }
     fds.push_back(std::move(r->fd));
   }
   // All open at once, through one link each way.

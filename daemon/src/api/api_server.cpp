@@ -24,10 +24,7 @@ struct DeferredConn : DeferredDeletable {
 
 }  // namespace
 
-ApiServer::ApiServer(Loop& loop, Options opts, ApiConnection::RequestFn onRequest,
-                     std::function<void(ApiConnection&)> onClosed)
-    : loop_(loop), opts_(std::move(opts)), onRequest_(std::move(onRequest)),
-      onClosed_(std::move(onClosed)), backoff_(loop) {}
+ApiServer::ApiServer(Loop& loop, Options opts) : loop_(loop), opts_(std::move(opts)), backoff_(loop) {}
 
 ApiServer::~ApiServer() { stop(); }
 
@@ -61,7 +58,8 @@ Result<UniqueFd> ApiServer::bindSocket(const std::string& path, mode_t mode,
   return fd;
 }
 
-Status ApiServer::start() {
+Status ApiServer::start(RequestHandler& handler) {
+  handler_ = &handler;
   struct Spec {
     std::string path;
     mode_t mode;
@@ -138,20 +136,32 @@ void ApiServer::onAcceptable(Listener& l) {
     auto conn = std::make_shared<ApiConnection>(loop_, std::move(fd), l.kind, std::move(caller));
     uint64_t id = conn->id();
     conns_[id] = conn;
-    (void)conn->start(onRequest_, [this, id](ApiConnection& c) {
-      onClosed_(c);
-      auto it = conns_.find(id);
-      if (it == conns_.end()) return;
-      // Never destroy a connection inside its own callback.
-      loop_.deferredDelete(std::make_unique<DeferredConn>(std::move(it->second)));
-      conns_.erase(it);
-    });
+    RequestHandler* h = handler_;
+    (void)conn->start(
+        [h](ApiConnection& c, nlohmann::json req, Reply r) { h->handle(c, std::move(req), std::move(r)); },
+        [this, id](ApiConnection& c) {
+          handler_->connectionClosed(c);
+          auto it = conns_.find(id);
+          if (it == conns_.end()) return;
+          // Never destroy a connection inside its own callback.
+          loop_.deferredDelete(std::make_unique<DeferredConn>(std::move(it->second)));
+          conns_.erase(it);
+        });
   }
 }
 
 std::shared_ptr<ApiConnection> ApiServer::find(uint64_t connId) const {
   auto it = conns_.find(connId);
   return it == conns_.end() ? nullptr : it->second;
+}
+
+bool ApiServer::deliverIncoming(uint64_t connId, const IncomingStream& s, UniqueFd end) {
+  auto conn = find(connId);
+  if (!conn || conn->closed()) return false;
+  conn->pushEvent({{"event", "incoming"}, {"fd", true}, {"stream", s.stream}, {"source", s.source},
+                   {"spiffe_id", s.spiffeId}, {"proto", s.proto}},
+                  std::move(end));
+  return true;
 }
 
 void ApiServer::stop() {

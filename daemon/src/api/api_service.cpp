@@ -6,8 +6,18 @@
 
 #include "kith/common/clock.h"
 #include "kith/common/log.h"
+#include "kith/daemon/api/admin_ops.h"
+#include "kith/daemon/broker/local_broker.h"
+#include "kith/daemon/identity/svid_service.h"
+#include "kith/daemon/observability/health.h"
 #include "kith/daemon/observability/metrics.h"
+#include "kith/daemon/policy/policy_manager.h"
+#include "kith/daemon/registry/registry.h"
+#include "kith/daemon/replication/replicator.h"
+#include "kith/daemon/tunnel/tunnel_broker.h"
+#include "kith/identity/spiffe.h"
 #include "kith/socket-api/protocol.h"
+#include "op_fields.h"
 
 namespace kith::daemon {
 namespace {
@@ -26,22 +36,9 @@ json publicEntry(const Registration& r, const std::string& machine) {
           {"protocols", r.row.protocols}};
 }
 
-template <typename T>
-bool take(Result<T> res, T* out, Reply& r) {
-  if (!res.isOk()) {
-    r.error(res.status());
-    return false;
-  }
-  *out = std::move(res).value();
-  return true;
-}
-
 }  // namespace
 
-ApiService::ApiService(Loop& loop, Registry& registry, LocalBroker& broker, EventLog& events,
-                       PolicyManager& policy, ServiceInfo info)
-    : loop_(loop), registry_(registry), broker_(broker), events_(events), policy_(policy),
-      info_(std::move(info)) {}
+ApiService::ApiService(ApiServiceDeps deps, ServiceInfo info) : d_(std::move(deps)), info_(std::move(info)) {}
 
 ApiService::~ApiService() {
   for (auto& [id, t] : waits_) t->stop();
@@ -59,43 +56,24 @@ void ApiService::handle(ApiConnection& c, json req, Reply r) {
       {"listen", &ApiService::opListen},     {"connect", &ApiService::opConnect},
       {"svid", &ApiService::opSvid},
   };
-  static const std::map<std::string, Fn> kAdminOps = {
-      {"workloads", &ApiService::opWorkloads},
-      {"events", &ApiService::opEvents},
-      {"policy.check", &ApiService::opPolicyCheck},
-      {"policy.reload", &ApiService::opPolicyReload},
-      {"streams", &ApiService::opStreams},
-      {"peers", &ApiService::opPeers},
-      {"records", &ApiService::opRecords},
-      {"metrics", &ApiService::opMetrics},
-  };
   if (auto it = kApiOps.find(op); it != kApiOps.end()) {
     (this->*(it->second))(c, req, std::move(r));
     return;
   }
-  if (auto it = kAdminOps.find(op); it != kAdminOps.end()) {
+  if (d_.admin.handles(op)) {
     if (c.kind() != ApiConnection::Kind::kAdmin) {
       ++stats_.errorsByCode["UNAUTHORIZED"];
       r.error(Status(Code::kUnauthorized, "'" + op + "' is an admin op; use admin.sock"));
       return;
     }
-    (this->*(it->second))(c, req, std::move(r));
-    return;
-  }
-  if (vhost_ && VhostService::handles(op)) {
-    if (c.kind() != ApiConnection::Kind::kAdmin) {
-      ++stats_.errorsByCode["UNAUTHORIZED"];
-      r.error(Status(Code::kUnauthorized, "'" + op + "' is an admin op; use admin.sock"));
-      return;
-    }
-    vhost_->handle(op, req, std::move(r));
+    d_.admin.handle(c, op, req, std::move(r));
     return;
   }
   ++stats_.errorsByCode["BAD_REQUEST"];
   r.error(Status::badRequest("unknown op '" + op.substr(0, 64) + "'"));
 }
 
-void ApiService::connectionClosed(ApiConnection& c) { registry_.connectionClosed(c.id()); }
+void ApiService::connectionClosed(ApiConnection& c) { d_.registry.connectionClosed(c.id()); }
 
 void ApiService::opHello(ApiConnection& c, const json&, Reply r) {
   const auto& cr = c.caller().cred;
@@ -130,8 +108,8 @@ void ApiService::opRegister(ApiConnection& c, const json& req, Reply r) {
   rr.app = app.value_or("");
   auto shared = std::make_shared<Reply>(std::move(r));
   int64_t wait = replicateWait.value_or(0);
-  Replicator* repl = replicator_;
-  Status st = registry_.registerWorkload(c.caller(), std::move(rr), [shared, wait, repl](Result<RegisterResult> res) {
+  Replicator* repl = d_.replicator;
+  Status st = d_.registry.registerWorkload(c.caller(), std::move(rr), [shared, wait, repl](Result<RegisterResult> res) {
     if (!res.isOk()) {
       shared->error(res.status());
       return;
@@ -159,7 +137,7 @@ void ApiService::opRegister(ApiConnection& c, const json& req, Reply r) {
 void ApiService::opHeartbeat(ApiConnection& c, const json& req, Reply r) {
   std::string token;
   if (!take(api::requireString(req, "token"), &token, r)) return;
-  auto ttl = registry_.heartbeat(token, c.caller().cred.uid);
+  auto ttl = d_.registry.heartbeat(token, c.caller().cred.uid);
   if (!ttl.isOk()) return r.error(ttl.status());
   r.ok({{"ttl_ms", *ttl}});
 }
@@ -168,7 +146,7 @@ void ApiService::opDeregister(ApiConnection& c, const json& req, Reply r) {
   std::string token;
   if (!take(api::requireString(req, "token"), &token, r)) return;
   auto shared = std::make_shared<Reply>(std::move(r));
-  Status st = registry_.deregister(token, c.caller().cred.uid, [shared](Status s) {
+  Status st = d_.registry.deregister(token, c.caller().cred.uid, [shared](Status s) {
     if (s.isOk()) shared->ok(); else shared->error(s);
   });
   if (!st.isOk()) shared->error(st);
@@ -199,23 +177,23 @@ void ApiService::opResolve(ApiConnection&, const json& req, Reply r) {
   p->wait = waitId;
   auto finish = [this, p](std::optional<json> ok) {
     if (p->watcher == 0) return;  // already answered
-    registry_.removeWatcher(p->watcher);
+    d_.registry.removeWatcher(p->watcher);
     p->watcher = 0;
     if (auto it = waits_.find(p->wait); it != waits_.end()) {
       it->second->stop();
-      loop_.deferredDelete(std::make_unique<DeferredTimer>(std::move(it->second)));
+      d_.loop.deferredDelete(std::make_unique<DeferredTimer>(std::move(it->second)));
       waits_.erase(it);
     }
     if (ok) p->reply.ok(std::move(*ok));
     else p->reply.error(Status(Code::kDestinationNotFound, "no workload matched before the deadline"));
   };
   policy::Pattern pattern = *pat;
-  p->watcher = registry_.addWatcher([this, pattern, finish](const json& ev) {
+  p->watcher = d_.registry.addWatcher([this, pattern, finish](const json& ev) {
     if (ev.value("event", "") != "register") return;
     auto m = matchAll(pattern);
     if (!m.empty()) finish(json{{"workloads", std::move(m)}});
   }, Registry::kLocalEvents | Registry::kRemoteRegisters);
-  auto timer = std::make_unique<Timer>(loop_);
+  auto timer = std::make_unique<Timer>(d_.loop);
   timer->start(static_cast<uint64_t>(wait), 0, [finish] { finish(std::nullopt); });
   waits_[waitId] = std::move(timer);
 }
@@ -226,12 +204,13 @@ void ApiService::opList(ApiConnection&, const json&, Reply r) {
 
 json ApiService::matchAll(const policy::Pattern& p) const {
   json list = json::array();
-  for (const auto* reg : registry_.match(p)) list.push_back(publicEntry(*reg, info_.machine));
-  if (replicator_) {
-    for (const auto& w : replicator_->match(p)) {
-      std::string spiffe = "spiffe://" + info_.trustDomain + "/" + w.address;
-      std::replace(spiffe.begin() + 9 + static_cast<long>(info_.trustDomain.size()), spiffe.end(), '.', '/');
-      list.push_back({{"address", w.address}, {"spiffe_id", spiffe}, {"machine", w.machine},
+  for (const auto* reg : d_.registry.match(p)) list.push_back(publicEntry(*reg, info_.machine));
+  if (d_.replicator) {
+    for (const auto& w : d_.replicator->match(p)) {
+      auto spiffe = identity::spiffeIdForAddress(info_.trustDomain, w.address.str());
+      list.push_back({{"address", w.address.str()},
+                      {"spiffe_id", spiffe.isOk() ? json(*spiffe) : json(nullptr)},
+                      {"machine", w.machine},
                       {"protocols", w.protocols}});
     }
   }
@@ -248,30 +227,30 @@ json peerCounts(const json& peers) {
 }  // namespace
 
 void ApiService::opStatus(ApiConnection&, const json&, Reply r) {
-  const auto& rs = registry_.stats();
+  const auto& rs = d_.registry.stats();
   r.ok({{"daemon", std::string("kithd ") + KITH_VERSION},
         {"version", api::kProtocolVersion},
         {"machine", info_.machine},
         {"trust_domain", info_.trustDomain},
         {"pid", ::getpid()},
-        {"uptime_ms", static_cast<int64_t>(loop_.nowMs()) - info_.startedMonoMs},
-        {"workloads", registry_.size()},
-        {"connections", server_ ? server_->connections() : 0},
+        {"uptime_ms", static_cast<int64_t>(d_.loop.nowMs()) - info_.startedMonoMs},
+        {"workloads", d_.registry.size()},
+        {"connections", d_.server.connections()},
         {"registrations", {{"total", rs.registered}, {"ended", rs.ended},
                            {"expired", rs.expired}, {"exited", rs.exited}}},
         {"requests", stats_.requests},
-        {"streams", {{"open", broker_.openStreams()}, {"connects", broker_.stats().connects},
-                     {"relayed", broker_.stats().relayed}, {"handed_off", broker_.stats().handedOff},
-                     {"revoked", broker_.stats().revoked}, {"remote", broker_.stats().remote}}},
-        {"tunnels", tunnels_ ? tunnels_->statsJson() : json(nullptr)},
-        {"replication", replicator_ ? replicator_->statsJson() : json(nullptr)},
-        {"health", health_ ? health_->json() : json(nullptr)},
-        {"peers", replicator_ ? peerCounts(replicator_->peersJson()) : json(nullptr)},
-        {"policy", {{"file", policy_.file()}, {"audit", policy_.current()->audit()},
-                    {"rules", policy_.current()->rules().size()},
-                    {"allowed", policy_.stats().allowed}, {"denied", policy_.stats().denied},
-                    {"audited", policy_.stats().audited}, {"reloads", policy_.stats().reloads},
-                    {"rejected_reloads", policy_.stats().rejectedReloads}}}});
+        {"streams", {{"open", d_.broker.openStreams()}, {"connects", d_.broker.stats().connects},
+                     {"relayed", d_.broker.stats().relayed}, {"handed_off", d_.broker.stats().handedOff},
+                     {"revoked", d_.broker.stats().revoked}, {"remote", d_.broker.stats().remote}}},
+        {"tunnels", d_.tunnels ? d_.tunnels->statsJson() : json(nullptr)},
+        {"replication", d_.replicator ? d_.replicator->statsJson() : json(nullptr)},
+        {"health", d_.health ? d_.health->json() : json(nullptr)},
+        {"peers", d_.replicator ? peerCounts(d_.replicator->peersJson()) : json(nullptr)},
+        {"policy", {{"file", d_.policy.file()}, {"audit", d_.policy.current()->audit()},
+                    {"rules", d_.policy.current()->rules().size()},
+                    {"allowed", d_.policy.stats().allowed}, {"denied", d_.policy.stats().denied},
+                    {"audited", d_.policy.stats().audited}, {"reloads", d_.policy.stats().reloads},
+                    {"rejected_reloads", d_.policy.stats().rejectedReloads}}}});
 }
 
 void ApiService::opWatch(ApiConnection& c, const json& req, Reply r) {
@@ -285,7 +264,7 @@ void ApiService::opWatch(ApiConnection& c, const json& req, Reply r) {
   }
   std::weak_ptr<ApiConnection> weak = c.shared_from_this();
   r.ok();
-  uint64_t id = registry_.addWatcher([weak, pat](const json& ev) {
+  uint64_t id = d_.registry.addWatcher([weak, pat](const json& ev) {
     auto conn = weak.lock();
     if (!conn || conn->closed()) return;
     if (pat) {
@@ -294,15 +273,15 @@ void ApiService::opWatch(ApiConnection& c, const json& req, Reply r) {
     }
     conn->pushEvent(ev);
   });
-  c.onClose([this, id] { registry_.removeWatcher(id); });
+  c.onClose([this, id] { d_.registry.removeWatcher(id); });
 }
 
 void ApiService::opListen(ApiConnection& c, const json& req, Reply r) {
   std::string token;
   if (!take(api::requireString(req, "token"), &token, r)) return;
-  auto reg = registry_.authenticate(token, c.caller().cred.uid);
+  auto reg = d_.registry.authenticate(token, c.caller().cred.uid);
   if (!reg.isOk()) return r.error(reg.status());
-  Status st = registry_.setListener(*reg, c.id());
+  Status st = d_.registry.setListener(*reg, c.id());
   if (!st.isOk()) return r.error(st);
   r.ok({{"address", (*reg)->row.address}});
 }
@@ -322,142 +301,39 @@ void ApiService::opConnect(ApiConnection& c, const json& req, Reply r) {
   cr.proto = proto.value_or("tcp");
   cr.mode = mode.value_or("fd");
   cr.timeoutMs = timeout.value_or(5000);
-  auto src = registry_.authenticate(token, c.caller().cred.uid);
+  auto src = d_.registry.authenticate(token, c.caller().cred.uid);
   if (!src.isOk()) return r.error(src.status());
-  broker_.connect(**src, c.caller(), std::move(cr), std::move(r));
-}
-
-void ApiService::opWorkloads(ApiConnection&, const json&, Reply r) {
-  json list = json::array();
-  uint64_t now = loop_.nowMs();
-  for (const auto* reg : registry_.all()) {
-    const auto& w = reg->row;
-    json e = {{"address", w.address},         {"spiffe_id", w.spiffeId},
-              {"uid", w.uid},                 {"gid", w.gid},
-              {"pid", w.pid},                 {"exe", w.exe},
-              {"app", w.app},                 {"start_time", w.startTime},
-              {"identity_hash", toHex(w.identityHash)},
-              {"registered_at", w.registeredAt},
-              {"target", w.target},           {"proxy_protocol", w.proxyProtocol},
-              {"whitelist", w.whitelist},     {"protocols", w.protocols},
-              {"listening", reg->listenerConnId != 0},
-              {"connected", reg->connId != 0}, {"ttl_ms", w.ttlMs}};
-    if (reg->connId == 0 && reg->leaseDeadline > now) e["lease_remaining_ms"] = reg->leaseDeadline - now;
-    list.push_back(std::move(e));
-  }
-  r.ok({{"workloads", std::move(list)}});
-}
-
-void ApiService::opEvents(ApiConnection& c, const json& req, Reply r) {
-  std::optional<int64_t> since;
-  std::optional<bool> follow;
-  if (!take(api::optionalInt(req, "since"), &since, r) ||
-      !take(api::optionalBool(req, "follow"), &follow, r)) {
-    return;
-  }
-  json list = json::array();
-  for (auto& rec : events_.since(since.value_or(0))) list.push_back(std::move(rec));
-  r.ok({{"events", std::move(list)}});
-  if (!follow.value_or(false)) return;
-  std::weak_ptr<ApiConnection> weak = c.shared_from_this();
-  uint64_t id = events_.follow([weak](const json& rec) {
-    auto conn = weak.lock();
-    if (!conn || conn->closed()) return;
-    // A follower that does not read loses records rather than growing memory.
-    if (conn->queuedBytes() > ApiConnection::kMaxQueuedBytes) return;
-    conn->pushEvent({{"event", "log"}, {"record", rec}});
+  auto reply = std::make_shared<Reply>(std::move(r));
+  d_.broker.connect(**src, c.caller().cred.uid, std::move(cr), [reply](Status st, ConnectResult res) {
+    if (!st.isOk()) return reply->error(st);
+    json fields = {{"destination", res.destination}, {"spiffe_id", res.spiffeId}, {"stream", res.stream}};
+    if (!res.machine.empty()) {
+      fields["machine"] = res.machine;
+      fields["link"] = res.link;
+    }
+    if (!res.path.empty()) {
+      fields["path"] = res.path;
+      return reply->ok(std::move(fields));
+    }
+    if (res.callerEnd) return reply->okWithFd(std::move(fields), std::move(res.callerEnd));
+    reply->ok(std::move(fields));
   });
-  c.onClose([this, id] { events_.unfollow(id); });
 }
 
-}  // namespace kith::daemon
 
-namespace kith::daemon {
 
-void ApiService::opPolicyCheck(ApiConnection&, const json& req, Reply r) {
-  std::string src, dst;
-  std::optional<std::string> proto;
-  std::optional<int64_t> port;
-  if (!take(api::requireString(req, "src"), &src, r) || !take(api::requireString(req, "dst"), &dst, r) ||
-      !take(api::optionalString(req, "proto"), &proto, r) || !take(api::optionalInt(req, "port"), &port, r)) {
-    return;
-  }
-  auto s = policy::Address::parse(src);
-  if (!s.isOk()) return r.error(Status::badRequest("src: " + s.status().message()));
-  auto d = policy::Address::parse(dst);
-  if (!d.isOk()) return r.error(Status::badRequest("dst: " + d.status().message()));
-  if (port && (*port < 1 || *port > 65535)) return r.error(Status::badRequest("port must be 1..65535"));
-  // The destination's whitelist counts when it is registered here.
-  std::vector<policy::Pattern> whitelist;
-  std::optional<uint16_t> p;
-  if (port) p = static_cast<uint16_t>(*port);
-  bool registered = false;
-  if (const Registration* reg = registry_.find(d->str())) {
-    whitelist = reg->whitelist;
-    if (!p) p = targetPort(*reg);
-    registered = true;
-  }
-  AuthDecision dec = policy_.explain(*s, *d, proto.value_or("tcp"), p, whitelist);
-  if (dec.message.rfind("unknown protocol", 0) == 0) return r.error(Status::badRequest(dec.message));
-  r.ok({{"allowed", dec.allowed},
-        {"audited", dec.audited},
-        {"decision", dec.audited ? "audit" : (dec.allowed ? "allow" : "deny")},
-        {"rule", dec.rule},
-        {"where", dec.where},
-        {"explanation", dec.message},
-        {"destination_registered", registered},
-        {"policy_file", policy_.file()}});
-}
 
-void ApiService::opPolicyReload(ApiConnection&, const json&, Reply r) {
-  Status st = policy_.reload();
-  if (!st.isOk()) return r.error(Status::badRequest(st.message()));
-  r.ok({{"file", policy_.file()}, {"rules", policy_.current()->rules().size()},
-        {"tests", policy_.current()->tests().size()}, {"audit", policy_.current()->audit()},
-        {"open_streams", broker_.openStreams()}});
-}
 
-void ApiService::opPeers(ApiConnection&, const json&, Reply r) {
-  if (!replicator_) return r.ok({{"peers", json::array()}, {"replication", false}});
-  r.ok({{"peers", replicator_->peersJson()}, {"replication", true}, {"endpoint", replicator_->endpoint()},
-        {"machine", info_.machine}, {"node_key", replicator_->nodeKeyHex()},
-        {"seed", info_.machine + "=" + replicator_->nodeKeyHex() + "@" + replicator_->endpoint()}});
-}
 
-void ApiService::opRecords(ApiConnection&, const json&, Reply r) {
-  if (!replicator_) return r.ok({{"records", json::array()}, {"replication", false}});
-  r.ok({{"records", replicator_->recordsJson()}, {"replication", true}});
-}
+
 
 void ApiService::opSvid(ApiConnection& c, const json& req, Reply r) {
-  if (!svids_) {
+  if (!d_.svids) {
     return r.error(Status::internal("this daemon has no node identity (node-ca.crt); it cannot issue SVIDs"));
   }
-  svids_->handle(c, req, std::move(r));
+  d_.svids->handle(c, req, std::move(r));
 }
 
-void ApiService::opMetrics(ApiConnection&, const json&, Reply r) {
-  r.ok({{"text", metrics().render()},
-        {"content_type", "text/plain; version=0.0.4"},
-        {"http", metricsHttp_ ? json(metricsHttp_->boundAddress()) : json(nullptr)}});
-}
 
-void ApiService::opStreams(ApiConnection&, const json&, Reply r) {
-  json list = json::array();
-  for (const auto& s : broker_.streams()) {
-    json e = {{"stream", s.id}, {"src", s.src}, {"dst", s.dst}, {"proto", s.proto}, {"opened_at", s.openedAt}};
-    if (s.port) e["port"] = *s.port;
-    list.push_back(std::move(e));
-  }
-  if (tunnels_) {
-    for (const auto& s : tunnels_->streams()) {
-      list.push_back({{"link", s.link}, {"stream", s.stream}, {"src", s.src}, {"dst", s.dst}, {"proto", s.proto},
-                      {"machine", s.peer}, {"direction", s.outbound ? "out" : "in"}, {"opened_at", s.openedAt}});
-    }
-  }
-  json out = {{"streams", std::move(list)}};
-  if (tunnels_) out["links"] = tunnels_->linksJson();
-  r.ok(std::move(out));
-}
 
 }  // namespace kith::daemon

@@ -1,88 +1,31 @@
 #include "kith/daemon/broker/local_broker.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sodium.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "kith/common/clock.h"
 #include "kith/common/encoding.h"
 #include "kith/common/log.h"
-#include "kith/daemon/broker/target.h"
+#include "kith/daemon/policy/stream_authorizer.h"
+#include "kith/daemon/registry/registry.h"
+#include "kith/daemon/replication/remote_workload.h"
+#include "kith/identity/spiffe.h"
 #include "kith/socket-api/peer_cred.h"
-#include "kith/socket-api/proxy_header.h"
+#include "stream_sockets.h"
 
 namespace kith::daemon {
 namespace {
 
 constexpr const char* kMod = "broker";
 
-Result<std::pair<UniqueFd, UniqueFd>> makePair(const std::string& proto) {
-  int sv[2];
-  // SEQPACKET keeps datagram boundaries and still has stream-like EOF.
-  int type = proto == "udp" ? SOCK_SEQPACKET : SOCK_STREAM;
-  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0) {
-    return Status::internal(std::string("socketpair: ") + std::strerror(errno));
-  }
-  return std::make_pair(UniqueFd(sv[0]), UniqueFd(sv[1]));
-}
-
-// FIONBIO: one syscall where fcntl needs F_GETFL and F_SETFL (this runs for
-// every stream).
-void setBlocking(int fd) {
-  int off = 0;
-  ::ioctl(fd, FIONBIO, &off);
-}
-
-void setNonBlocking(int fd) {
-  int on = 1;
-  ::ioctl(fd, FIONBIO, &on);
-}
-
 }  // namespace
-
-// The daemon dials `unix:` targets with its own privileges, so a registration
-// could otherwise name a socket its owner may not open (admin.sock, another
-// user's or root's service socket) and reach it through the mesh. A unix
-// target is therefore accepted only when the process serving it (the
-// kernel's SO_PEERCRED of the listening end) runs as the registering uid;
-// root's registrations may name any socket. TCP targets are loopback ports,
-// which every local user can reach anyway.
-Status checkTargetOwner(const Registration& dst, int connectedFd) {
-  if (dst.row.uid == 0) return Status::ok();
-  auto t = Target::parse(dst.row.target);
-  if (!t.isOk() || t->kind != Target::Kind::kUnix) return Status::ok();
-  auto server = api::peerCredOf(connectedFd);
-  if (!server.isOk()) {
-    return Status(Code::kCannotConnect, dst.row.address + ": cannot tell who serves " + dst.row.target);
-  }
-  if (server->uid != dst.row.uid) {
-    log::warn(kMod, "unix target served by another uid; refused",
-              {{"dst", dst.row.address}, {"target", dst.row.target}, {"registered_uid", dst.row.uid},
-               {"serving_uid", server->uid}});
-    return Status(Code::kCannotConnect, dst.row.address + ": target " + dst.row.target + " is served by uid " +
-                                            std::to_string(server->uid) + ", not by the registering uid " +
-                                            std::to_string(dst.row.uid));
-  }
-  return Status::ok();
-}
-
-std::optional<uint16_t> targetPort(const Registration& r) {
-  if (!r.hasTarget()) return std::nullopt;
-  auto t = Target::parse(r.row.target);
-  if (!t.isOk() || t->kind != Target::Kind::kTcp) return std::nullopt;
-  return t->port;
-}
 
 // One connect request working through its candidates.
 struct LocalBroker::Attempt {
@@ -93,47 +36,6 @@ struct LocalBroker::Attempt {
   size_t next = 0;
   Status lastError;
   LocalBroker::Done done;
-};
-
-// Non-blocking connect to a target, with timeout. Calls done exactly once.
-class LocalBroker::Dial : public DeferredDeletable {
- public:
-  Dial(Loop& loop, UniqueFd fd, std::function<void(Status, UniqueFd)> done)
-      : fd_(std::move(fd)), poll_(std::make_unique<Poll>(loop, fd_.get())), timer_(loop),
-        done_(std::move(done)) {}
-
-  void start(int64_t timeoutMs) {
-    timer_.start(static_cast<uint64_t>(timeoutMs), 0, [this] {
-      finish(Status(Code::kCannotConnect, "target did not accept within the timeout"));
-    });
-    Status st = poll_->start(UV_WRITABLE, [this](int status, int) {
-      int err = 0;
-      socklen_t len = sizeof err;
-      if (status < 0) err = ECONNREFUSED;
-      else ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err != 0) {
-        finish(Status(Code::kCannotConnect, std::string("target refused: ") + std::strerror(err)));
-      } else {
-        finish(Status::ok());
-      }
-    });
-    if (!st.isOk()) finish(st);
-  }
-
- private:
-  void finish(Status st) {
-    if (!done_) return;
-    timer_.stop();
-    // The Poll goes before the descriptor changes hands (see Poll).
-    poll_.reset();
-    auto cb = std::move(done_);
-    done_ = nullptr;
-    cb(std::move(st), st.isOk() ? std::move(fd_) : UniqueFd());
-  }
-  UniqueFd fd_;
-  std::unique_ptr<Poll> poll_;
-  Timer timer_;
-  std::function<void(Status, UniqueFd)> done_;
 };
 
 // A one-shot Unix socket path: accepts one connection from the caller's uid
@@ -188,9 +90,10 @@ class LocalBroker::PathRelay : public DeferredDeletable {
   std::function<void(UniqueFd)> done_;
 };
 
-LocalBroker::LocalBroker(Loop& loop, Registry& registry, ApiServer& server, PolicyManager& policy,
-                         Options opts)
-    : loop_(loop), registry_(registry), server_(server), policy_(policy), opts_(std::move(opts)) {}
+LocalBroker::LocalBroker(Loop& loop, Registry& registry, ServerEnds& ends, StreamAuthorizer& authorizer,
+                         const RemoteDirectory* remote, RemoteOpener* opener, Options opts)
+    : loop_(loop), registry_(registry), ends_(ends), authorizer_(authorizer), remote_(remote), opener_(opener),
+      opts_(std::move(opts)) {}
 
 LocalBroker::~LocalBroker() { closeAll(); }
 
@@ -201,17 +104,8 @@ void LocalBroker::finishJob(uint64_t id) {
   jobs_.erase(it);
 }
 
-void LocalBroker::connect(const Registration& src, const Caller& caller, ConnectRequest req, Reply reply) {
-  auto r = std::make_shared<Reply>(std::move(reply));
-  connectFor(src, caller.cred.uid, std::move(req), [r](Status st, nlohmann::json fields, UniqueFd fd) {
-    if (!st.isOk()) return r->error(st);
-    if (fd) return r->okWithFd(std::move(fields), std::move(fd));
-    r->ok(std::move(fields));
-  });
-}
-
-void LocalBroker::connectFor(const Registration& src, uid_t uid, ConnectRequest req, Done done) {
-  auto fail = [&done](Status st) { done(std::move(st), nullptr, UniqueFd()); };
+void LocalBroker::connect(const Registration& src, uid_t uid, ConnectRequest req, Done done) {
+  auto fail = [&done](Status st) { done(std::move(st), {}); };
   ++stats_.connects;
   if (req.proto != "tcp" && req.proto != "udp") {
     return fail(Status::badRequest("proto must be tcp or udp"));
@@ -228,7 +122,7 @@ void LocalBroker::connectFor(const Registration& src, uid_t uid, ConnectRequest 
   auto pat = policy::Pattern::parse(req.destination);
   if (!pat.isOk()) return fail(Status::badRequest("destination: " + pat.status().message()));
   auto matches = registry_.match(*pat);
-  std::vector<RemoteWorkload> remote = remoteMatch_ ? remoteMatch_(*pat) : std::vector<RemoteWorkload>{};
+  std::vector<RemoteWorkload> remote = remote_ ? remote_->match(*pat) : std::vector<RemoteWorkload>{};
   if (matches.empty() && remote.empty()) {
     return fail(Status(Code::kDestinationNotFound, "no workload matches " + req.destination));
   }
@@ -236,37 +130,20 @@ void LocalBroker::connectFor(const Registration& src, uid_t uid, ConnectRequest 
   a->origin = {src.row.address, src.row.spiffeId, req.raw};
   a->uid = uid;
   a->req = std::move(req);
+  // Every allowed match is a candidate; the answer when none is allowed is
+  // the first policy refusal (UNAUTHORIZED says more than CANNOT_CONNECT).
   Status firstDenial;
-  auto consider = [&](const std::string& address, const std::string& machine,
-                      const std::vector<std::string>& protocols, const policy::Address& dstAddr,
-                      const std::vector<policy::Pattern>& whitelist, std::optional<uint16_t> port) {
-    bool speaks = false;
-    for (const auto& p : protocols) speaks |= p == a->req.proto;
-    if (!speaks) {
-      if (firstDenial.isOk()) firstDenial = Status(Code::kCannotConnect, address + " does not speak " + a->req.proto);
-      return;
+  auto consider = [&](const StreamTarget& dst, const std::string& machine) {
+    Status st = authorizer_.authorize(src.address, dst, a->req.proto);
+    if (st.isOk()) {
+      a->candidates.push_back({dst.address.str(), machine});
+    } else if (firstDenial.isOk() ||
+               (firstDenial.code() != Code::kUnauthorized && st.code() == Code::kUnauthorized)) {
+      firstDenial = std::move(st);
     }
-    AuthDecision d = policy_.decide(src.address, dstAddr, a->req.proto, port, whitelist);
-    if (!d.allowed) {
-      if (firstDenial.isOk() || firstDenial.code() != Code::kUnauthorized) {
-        firstDenial = Status(Code::kUnauthorized, d.message);
-      }
-      return;
-    }
-    a->candidates.push_back({address, machine});
   };
-  for (const Registration* dst : matches) {
-    consider(dst->row.address, "", dst->row.protocols, dst->address, dst->whitelist, targetPort(*dst));
-  }
-  for (const RemoteWorkload& w : remote) {
-    auto addr = policy::Address::parse(w.address);
-    if (!addr.isOk()) continue;
-    std::vector<policy::Pattern> whitelist;
-    for (const auto& text : w.whitelist) {
-      if (auto p = policy::Pattern::parse(text); p.isOk()) whitelist.push_back(*p);
-    }
-    consider(w.address, w.machine, w.protocols, *addr, whitelist, std::nullopt);
-  }
+  for (const Registration* dst : matches) consider(StreamTarget::of(*dst), "");
+  for (const RemoteWorkload& w : remote) consider(StreamTarget::of(w), w.machine);
   if (a->candidates.empty()) {
     ++stats_.denied;
     return fail(firstDenial);
@@ -281,32 +158,40 @@ void LocalBroker::connectFor(const Registration& src, uid_t uid, ConnectRequest 
 void LocalBroker::tryNext(std::shared_ptr<Attempt> a) {
   if (a->next >= a->candidates.size()) {
     ++stats_.failed;
-    a->done(a->lastError.isOk() ? Status(Code::kCannotConnect, "no destination accepted") : a->lastError, nullptr,
-            UniqueFd());
+    a->done(a->lastError.isOk() ? Status(Code::kCannotConnect, "no destination accepted") : a->lastError, {});
     return;
   }
   Candidate c = a->candidates[a->next++];
   if (!c.machine.empty()) return tryRemote(std::move(a), c);
-  openLocal(c.address, a->origin, a->req.proto, a->req.timeoutMs, [this, a, c](Status st, UniqueFd serverEnd) {
+  tryLocal(std::move(a), c);
+}
+
+void LocalBroker::tryLocal(std::shared_ptr<Attempt> a, const Candidate& c) {
+  uint64_t id = nextStream_++;
+  ends_.open(c.address, a->origin, a->req.proto, a->req.timeoutMs, id,
+             [this, a, c, id](Status st, UniqueFd serverEnd) {
     const Registration* dst = st.isOk() ? registry_.find(c.address) : nullptr;
     if (st.isOk() && dst == nullptr) st = Status(Code::kDestinationNotFound, c.address + " deregistered");
     if (!st.isOk()) {
       a->lastError = st;
       return tryNext(a);
     }
-    StreamInfo info{nextStream_++, a->origin.address, dst->row.address, a->req.proto, targetPort(*dst),
+    StreamInfo info{id, a->origin.address, dst->row.address, a->req.proto, dst->targetPort(),
                     systemClock().nowMicros()};
-    nlohmann::json fields = {{"destination", dst->row.address}, {"spiffe_id", dst->row.spiffeId},
-                             {"stream", info.id}};
+    ConnectResult result;
+    result.destination = dst->row.address;
+    result.spiffeId = dst->row.spiffeId;
+    result.stream = id;
     log::debug(kMod, "connected", {{"src", a->origin.address}, {"dst", dst->row.address}, {"mode", a->req.mode}});
     if (a->req.mode == "fd" && opts_.handoff && !a->req.callerFd) {
       ++stats_.handedOff;
-      setBlocking(serverEnd.get());
-      a->done(Status::ok(), std::move(fields), std::move(serverEnd));
+      setNonBlocking(serverEnd.get(), false);
+      result.callerEnd = std::move(serverEnd);
+      a->done(Status::ok(), std::move(result));
       return;
     }
     auto server = std::make_shared<UniqueFd>(std::move(serverEnd));
-    handToCaller(a, std::move(fields), [this, server, info](UniqueFd mine) mutable {
+    handToCaller(a, std::move(result), [this, server, info](UniqueFd mine) mutable {
       if (!mine) return;  // never taken: the server end closes with `server`
       startRelay(std::move(info), std::move(mine), std::move(*server));
     });
@@ -314,14 +199,14 @@ void LocalBroker::tryNext(std::shared_ptr<Attempt> a) {
 }
 
 void LocalBroker::tryRemote(std::shared_ptr<Attempt> a, const Candidate& c) {
-  if (remote_ == nullptr) {
+  if (opener_ == nullptr) {
     a->lastError = Status(Code::kDestinationUnreachable,
                           c.address + " is on machine " + c.machine +
                               " and tunnels between machines are off here ([broker] listen is not set)");
     return tryNext(std::move(a));
   }
-  remote_->open(c.machine, c.address, a->origin, a->req.proto, a->req.timeoutMs,
-                [this, a, c](Status st, RemoteOpener::Attach attach) {
+  opener_->open(c.machine, c.address, a->origin, a->req.proto, a->req.timeoutMs,
+                [this, a, c](Status st, RemoteOpener::Attach attach, RemoteStreamId sid) {
                   if (!st.isOk()) {
                     a->lastError = st;
                     // A refusal by policy or a bad request is final for this
@@ -329,119 +214,37 @@ void LocalBroker::tryRemote(std::shared_ptr<Attempt> a, const Candidate& c) {
                     return tryNext(a);
                   }
                   ++stats_.remote;
-                  nlohmann::json fields = {{"destination", c.address}, {"machine", c.machine}};
-                  handToCaller(a, std::move(fields), std::move(attach));
+                  ConnectResult result;
+                  result.destination = c.address;
+                  result.machine = c.machine;
+                  result.stream = sid.stream;
+                  result.link = sid.link;
+                  if (auto id = identity::spiffeIdForAddress(opts_.trustDomain, c.address); id.isOk()) {
+                    result.spiffeId = std::move(id).value();
+                  }
+                  handToCaller(a, std::move(result), std::move(attach));
                 });
 }
 
-void LocalBroker::openLocal(const std::string& dstAddress, const StreamOrigin& origin, const std::string& proto,
-                            int64_t timeoutMs, std::function<void(Status, UniqueFd)> done) {
-  Registration* dst = registry_.findMutable(dstAddress);
-  if (!dst) return done(Status(Code::kDestinationNotFound, dstAddress + " is not registered here"), UniqueFd());
-  if (!dst->hasTarget()) {
-    auto listener = dst->listenerConnId ? server_.find(dst->listenerConnId) : nullptr;
-    if (!listener || listener->closed()) {
-      return done(Status(Code::kCannotConnect, dstAddress + " is registered but not listening"), UniqueFd());
-    }
-    auto pair = makePair(proto);
-    if (!pair.isOk()) return done(pair.status(), UniqueFd());
-    auto [mine, theirs] = std::move(pair).value();
-    setNonBlocking(mine.get());  // theirs stays blocking, as from accept(2)
-    listener->pushEvent({{"event", "incoming"}, {"fd", true}, {"stream", nextStream_}, {"source", origin.address},
-                         {"spiffe_id", origin.spiffeId}, {"proto", proto}},
-                        std::move(theirs));
-    return done(Status::ok(), std::move(mine));
-  }
-  if (proto == "udp") {
-    return done(Status(Code::kCannotConnect, dstAddress + ": targets carry tcp streams only"), UniqueFd());
-  }
-  dialTarget(*dst, origin, timeoutMs, std::move(done));
-}
-
-void LocalBroker::dialTarget(const Registration& dst, const StreamOrigin& origin, int64_t timeoutMs,
-                             std::function<void(Status, UniqueFd)> done) {
-  const std::string addr = dst.row.address;
-  auto target = Target::parse(dst.row.target);
-  if (!target.isOk()) return done(Status(Code::kCannotConnect, target.status().message()), UniqueFd());
-  auto fd = startConnect(*target);
-  if (!fd.isOk()) {
-    Status st = fd.status();
-    return done(st.code() == Code::kCannotConnect
-                    ? Status(st.code(), addr + ": target " + dst.row.target + " " + st.message())
-                    : st,
-                UniqueFd());
-  }
-  auto finished = [this, addr, origin, done](Status st, UniqueFd cfd) {
-    Registration* d = registry_.findMutable(addr);
-    if (st.isOk() && !d) st = Status(Code::kDestinationNotFound, addr + " deregistered");
-    if (!st.isOk()) {
-      std::string why = st.message().rfind(addr, 0) == 0 ? st.message() : addr + ": " + st.message();
-      return done(Status(st.code(), why), UniqueFd());
-    }
-    if (Status owner = checkTargetOwner(*d, cfd.get()); !owner.isOk()) return done(owner, UniqueFd());
-    if (d->row.proxyProtocol && !origin.raw) {
-      api::ProxyHeader h;
-      auto t = Target::parse(d->row.target);
-      if (t->kind == Target::Kind::kUnix) {
-        h.family = api::ProxyHeader::Family::kUnix;
-        h.dstAddr = t->path;
-      } else if (t->ipv6) {
-        h.family = api::ProxyHeader::Family::kInet6;
-        h.srcAddr = h.dstAddr = std::string(16, '\0');
-        h.srcAddr[15] = h.dstAddr[15] = 1;
-        h.dstPort = t->port;
-      } else {
-        h.family = api::ProxyHeader::Family::kInet;
-        h.srcAddr = h.dstAddr = std::string("\x7f\x00\x00\x01", 4);
-        h.dstPort = t->port;
-      }
-      h.tlvs = {{api::kTlvKithAddress, origin.address}, {api::kTlvKithSpiffeId, origin.spiffeId}};
-      auto enc = api::encodeProxyHeader(h);
-      // A fresh socket's send buffer always takes a header this small at once.
-      if (!enc.isOk() || ::send(cfd.get(), enc->data(), enc->size(), MSG_DONTWAIT | MSG_NOSIGNAL) !=
-                             static_cast<ssize_t>(enc->size())) {
-        return done(Status(Code::kCannotConnect, addr + ": could not send the PROXY header"), UniqueFd());
-      }
-    }
-    done(Status::ok(), std::move(cfd));
-  };
-  // A loopback handshake is usually complete already: then no Dial (poll
-  // registration, timer, an iteration) is needed.
-  auto now = connectFinished(fd->get());
-  if (!now.isOk()) {
-    return done(Status(Code::kCannotConnect, addr + ": target " + dst.row.target + " " + now.status().message()),
-                UniqueFd());
-  }
-  if (*now) return finished(Status::ok(), std::move(fd).value());
-  uint64_t job = nextJob_++;
-  auto dial = std::make_unique<Dial>(loop_, std::move(fd).value(),
-                                     [this, job, finished](Status st, UniqueFd cfd) {
-                                       finishJob(job);
-                                       finished(std::move(st), std::move(cfd));
-                                     });
-  Dial* raw = dial.get();
-  jobs_[job] = std::move(dial);
-  raw->start(timeoutMs);
-}
-
-void LocalBroker::handToCaller(std::shared_ptr<Attempt> a, nlohmann::json fields,
+void LocalBroker::handToCaller(std::shared_ptr<Attempt> a, ConnectResult result,
                                std::function<void(UniqueFd)> attach) {
   if (a->req.callerFd) {
     // The caller's end exists already (an [[upstream]] connection).
     attach(std::move(a->req.callerFd));
-    return a->done(Status::ok(), std::move(fields), UniqueFd());
+    return a->done(Status::ok(), std::move(result));
   }
   if (a->req.mode == "fd") {
-    auto pair = makePair(a->req.proto);
+    auto pair = makeStreamPair(a->req.proto);
     if (!pair.isOk()) {
       attach(UniqueFd());
-      return a->done(pair.status(), nullptr, UniqueFd());
+      return a->done(pair.status(), {});
     }
     auto [callerEnd, relayEnd] = std::move(pair).value();
     // relayEnd is left blocking here: whoever attaches it polls it (a Pump,
     // PeerLink::attach), and a Poll makes its descriptor non-blocking.
     attach(std::move(relayEnd));
-    a->done(Status::ok(), std::move(fields), std::move(callerEnd));  // blocking, as from socket(2)
+    result.callerEnd = std::move(callerEnd);  // blocking, as from socket(2)
+    a->done(Status::ok(), std::move(result));
     return;
   }
   // mode path: a one-shot socket owned by the caller's uid, 0600.
@@ -453,7 +256,7 @@ void LocalBroker::handToCaller(std::shared_ptr<Attempt> a, nlohmann::json fields
   sa.sun_family = AF_UNIX;
   if (!l || path.size() >= sizeof sa.sun_path) {
     attach(UniqueFd());
-    return a->done(Status::internal("cannot make a path socket under " + opts_.streamsDir), nullptr, UniqueFd());
+    return a->done(Status::internal("cannot make a path socket under " + opts_.streamsDir), {});
   }
   std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
   mode_t old = ::umask(0177);
@@ -464,7 +267,7 @@ void LocalBroker::handToCaller(std::shared_ptr<Attempt> a, nlohmann::json fields
     std::string err = std::strerror(errno);
     ::unlink(path.c_str());
     attach(UniqueFd());
-    return a->done(Status::internal("cannot make a path socket: " + err), nullptr, UniqueFd());
+    return a->done(Status::internal("cannot make a path socket: " + err), {});
   }
   uint64_t job = nextJob_++;
   auto relay = std::make_unique<PathRelay>(loop_, path, std::move(l), a->uid,
@@ -476,8 +279,8 @@ void LocalBroker::handToCaller(std::shared_ptr<Attempt> a, nlohmann::json fields
   PathRelay* raw = relay.get();
   jobs_[job] = std::move(relay);
   raw->start(a->req.timeoutMs);
-  fields["path"] = path;
-  a->done(Status::ok(), std::move(fields), UniqueFd());
+  result.path = path;
+  a->done(Status::ok(), std::move(result));
 }
 
 void LocalBroker::startRelay(StreamInfo info, UniqueFd a, UniqueFd b) {
@@ -506,14 +309,14 @@ void LocalBroker::endStream(uint64_t id, const std::string& why) {
   }
 }
 
-void LocalBroker::revalidate() {
+size_t LocalBroker::revalidate() {
   std::vector<std::pair<uint64_t, std::string>> doomed;
   for (const auto& [id, s] : streams_) {
     const Registration* src = registry_.find(s.info.src);
     const Registration* dst = registry_.find(s.info.dst);
     if (!src || !dst) continue;  // deregistration closes those separately
-    AuthDecision d = policy_.explain(src->address, dst->address, s.info.proto, s.info.port, dst->whitelist);
-    if (!d.allowed) doomed.emplace_back(id, "policy: " + d.message);
+    Status st = authorizer_.recheck(src->address, StreamTarget::of(*dst), s.info.proto);
+    if (!st.isOk()) doomed.emplace_back(id, "policy: " + st.message());
   }
   for (auto& [id, why] : doomed) {
     auto it = streams_.find(id);
@@ -522,6 +325,7 @@ void LocalBroker::revalidate() {
               {{"stream", id}, {"src", it->second.info.src}, {"dst", it->second.info.dst}, {"reason", why}});
     endStream(id, why);
   }
+  return doomed.size();
 }
 
 void LocalBroker::closeStreamsOf(const std::string& address, const std::string& why) {

@@ -87,7 +87,7 @@ void Upstream::onAccept() {
     req.timeoutMs = opts_.timeoutMs;
     req.callerFd = UniqueFd(c);
     std::weak_ptr<bool> alive = alive_;
-    broker_.connectFor(*self, self_.uid(), std::move(req), [this, alive](Status st, nlohmann::json, UniqueFd) {
+    broker_.connect(*self, self_.uid(), std::move(req), [this, alive](Status st, ConnectResult) {
       if (alive.expired() || st.isOk()) return;
       ++failed_;
       // The accepted connection closes with the request: the client sees EOF.

@@ -25,8 +25,8 @@ bool readFile(const std::string& path, std::string* out) {
 }  // namespace
 
 HealthMonitor::HealthMonitor(Loop& loop, PolicyManager& policy, ApiServer& server, Store& store,
-                             Replicator* replicator, HealthOptions opts)
-    : loop_(loop), policy_(policy), server_(server), store_(store), replicator_(replicator),
+                             Replicator* replicator, TunnelBroker* tunnels, HealthOptions opts)
+    : loop_(loop), policy_(policy), server_(server), store_(store), replicator_(replicator), tunnels_(tunnels),
       opts_(std::move(opts)), timer_(loop) {}
 
 HealthMonitor::~HealthMonitor() { timer_.stop(); }

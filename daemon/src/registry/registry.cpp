@@ -73,6 +73,13 @@ std::string basename(const std::string& path) {
 
 }  // namespace
 
+std::optional<uint16_t> Registration::targetPort() const {
+  if (!hasTarget()) return std::nullopt;
+  auto t = Target::parse(row.target);
+  if (!t.isOk() || t->kind != Target::Kind::kTcp) return std::nullopt;
+  return t->port;
+}
+
 Registry::Registry(Loop& loop, Store& store, Options options)
     : loop_(loop),
       store_(store),

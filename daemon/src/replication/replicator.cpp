@@ -538,7 +538,7 @@ std::vector<RemoteWorkload> Replicator::match(const policy::Pattern& p) const {
   auto add = [&](const std::string& address, const std::string& zone) {
     const rep::Record* r = records_.find(zone, address, rep::ObjType::kSrv);
     if (!r || r->objtype != rep::ObjType::kSrv) return;
-    out.push_back(remoteOf(*r));
+    if (auto w = remoteOf(*r)) out.push_back(std::move(*w));
   };
   if (p.isExact()) {
     // An address: one lookup, whatever the number of records.
@@ -552,13 +552,22 @@ std::vector<RemoteWorkload> Replicator::match(const policy::Pattern& p) const {
   return out;
 }
 
-RemoteWorkload Replicator::remoteOf(const rep::Record& r) {
+std::optional<RemoteWorkload> Replicator::remoteOf(const rep::Record& r) {
+  auto address = policy::Address::parse(r.subject);
+  if (!address.isOk()) return std::nullopt;  // the verifier admits srv records of valid addresses only
+  RemoteWorkload w{std::move(address).value(), r.zone, splitCsv(r.values[rep::kSrvProtocols]),
+                   r.values[rep::kSrvTargetKind], {}};
   const std::string& wl = r.values[rep::kSrvWhitelist];
-  return {r.subject, r.zone, splitCsv(r.values[rep::kSrvProtocols]), r.values[rep::kSrvTargetKind],
-          wl == "-" ? std::vector<std::string>{} : splitCsv(wl)};
+  if (wl != "-") {
+    for (const auto& text : splitCsv(wl)) {
+      // A pattern this daemon cannot read admits nobody: dropped, as before.
+      if (auto p = policy::Pattern::parse(text); p.isOk()) w.whitelist.push_back(std::move(p).value());
+    }
+  }
+  return w;
 }
 
-std::optional<RemoteWorkload> Replicator::findRemote(const std::string& address) const {
+std::optional<RemoteWorkload> Replicator::find(const std::string& address) const {
   auto a = policy::Address::parse(address);
   if (!a.isOk()) return std::nullopt;
   std::string machine(a->machine());
@@ -568,7 +577,7 @@ std::optional<RemoteWorkload> Replicator::findRemote(const std::string& address)
   return remoteOf(*r);
 }
 
-std::optional<std::string> Replicator::brokerEndpointOf(const std::string& machine) const {
+std::optional<std::string> Replicator::tunnelEndpointOf(const std::string& machine) const {
   const rep::Record* r = records_.find(machine, machine, rep::ObjType::kInfra);
   if (r == nullptr || r->values.size() <= rep::kInfraBroker || r->values[rep::kInfraBroker] == "-") {
     return std::nullopt;

@@ -12,7 +12,11 @@
 
 #include "kith/common/clock.h"
 #include "kith/common/log.h"
-#include "kith/daemon/replication/replicator.h"
+#include "kith/daemon/broker/server_ends.h"
+#include "kith/daemon/policy/stream_authorizer.h"
+#include "kith/daemon/registry/registry.h"
+#include "kith/daemon/replication/machine_directory.h"
+#include "kith/daemon/replication/remote_workload.h"
 #include "kith/policy/address.h"
 
 namespace kith::daemon {
@@ -81,18 +85,43 @@ Result<std::pair<sockaddr_storage, socklen_t>> parseEndpoint(const std::string& 
   return out;
 }
 
-TunnelBroker::TunnelBroker(Loop& loop, Registry& registry, LocalBroker& local, PolicyManager& policy,
-                           TunnelOptions opts)
-    : loop_(loop), registry_(registry), local_(local), policy_(policy), opts_(std::move(opts)), sweepTimer_(loop),
-      acceptRetry_(loop) {
+Result<TunnelListener> bindTunnelListener(const std::string& listen, const std::string& advertise) {
+  auto ep = parseEndpoint(listen);
+  if (!ep.isOk()) return Status::config("broker.listen " + ep.status().message());
+  auto [ss, len] = *ep;
+  if (isWildcard(ss) && advertise.empty()) {
+    return Status::config("broker.listen " + listen +
+                          " is a wildcard address: set broker.advertise to the address other daemons dial");
+  }
+  TunnelListener l;
+  l.fd = UniqueFd(::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!l.fd) return Status::fromErrno("tunnel listener socket", errno);
+  int one = 1;
+  ::setsockopt(l.fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(l.fd.get(), reinterpret_cast<const sockaddr*>(&ss), len) != 0) {
+    return Status::fromErrno("bind tunnel listener " + listen, errno);
+  }
+  if (::listen(l.fd.get(), 1024) != 0) return Status::fromErrno("listen " + listen, errno);
+  sockaddr_storage bound{};
+  socklen_t blen = sizeof bound;
+  ::getsockname(l.fd.get(), reinterpret_cast<sockaddr*>(&bound), &blen);
+  l.bound = endpointOf(bound);
+  l.endpoint = advertise.empty() ? l.bound : advertise;
+  return l;
+}
+
+TunnelBroker::TunnelBroker(Loop& loop, TunnelDeps deps, TunnelListener listener, TunnelOptions opts)
+    : loop_(loop), deps_(deps), opts_(std::move(opts)), listenFd_(std::move(listener.fd)),
+      endpoint_(std::move(listener.endpoint)), sweepTimer_(loop), acceptRetry_(loop) {
   opts_.link.machineForErrors = opts_.machine;
+  boundAt_ = std::move(listener.bound);
 }
 
 TunnelBroker::~TunnelBroker() { closeAll(); }
 
-Result<std::unique_ptr<TunnelBroker>> TunnelBroker::create(Loop& loop, Registry& registry, LocalBroker& local,
-                                                           PolicyManager& policy, TunnelOptions opts) {
-  std::unique_ptr<TunnelBroker> b(new TunnelBroker(loop, registry, local, policy, std::move(opts)));
+Result<std::unique_ptr<TunnelBroker>> TunnelBroker::create(Loop& loop, TunnelDeps deps, TunnelListener listener,
+                                                           TunnelOptions opts) {
+  std::unique_ptr<TunnelBroker> b(new TunnelBroker(loop, deps, std::move(listener), std::move(opts)));
   auto tls = TlsContext::create(b->opts_.tls);
   if (!tls.isOk()) return tls.status();
   b->tls_ = std::move(tls).value();
@@ -115,30 +144,11 @@ Status TunnelBroker::setTls(const TlsContext::Material& m) {
 }
 
 Status TunnelBroker::listen() {
-  auto ep = parseEndpoint(opts_.listen);
-  if (!ep.isOk()) return Status::config("broker.listen " + ep.status().message());
-  auto [ss, len] = *ep;
-  if (isWildcard(ss) && opts_.advertise.empty()) {
-    return Status::config("broker.listen " + opts_.listen +
-                          " is a wildcard address: set broker.advertise to the address other daemons dial");
-  }
-  listenFd_ = UniqueFd(::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!listenFd_) return Status::fromErrno("tunnel listener socket", errno);
-  int one = 1;
-  ::setsockopt(listenFd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(listenFd_.get(), reinterpret_cast<const sockaddr*>(&ss), len) != 0) {
-    return Status::fromErrno("bind tunnel listener " + opts_.listen, errno);
-  }
-  if (::listen(listenFd_.get(), 1024) != 0) return Status::fromErrno("listen " + opts_.listen, errno);
-  sockaddr_storage bound{};
-  socklen_t blen = sizeof bound;
-  ::getsockname(listenFd_.get(), reinterpret_cast<sockaddr*>(&bound), &blen);
-  endpoint_ = opts_.advertise.empty() ? endpointOf(bound) : opts_.advertise;
   listenPoll_ = std::make_unique<Poll>(loop_, listenFd_.get());
   KITH_RETURN_IF_ERROR(listenPoll_->start(UV_READABLE, [this](int status, int) {
     if (status >= 0) onAccept();
   }));
-  log::info(kMod, "tunnels listening", {{"listen", endpointOf(bound)}, {"advertise", endpoint_}});
+  log::info(kMod, "tunnels listening", {{"listen", boundAt_}, {"advertise", endpoint_}});
   return Status::ok();
 }
 
@@ -186,20 +196,20 @@ PeerLink* TunnelBroker::findLink(uint64_t id) {
 }
 
 void TunnelBroker::open(const std::string& machine, const std::string& dst, const StreamOrigin& origin,
-                        const std::string& proto, int64_t timeoutMs, std::function<void(Status, Attach)> done) {
+                        const std::string& proto, int64_t timeoutMs, Done done) {
   ++stats_.opens;
-  if (closed_) return done(Status(Code::kDestinationUnreachable, "the daemon is stopping"), nullptr);
+  if (closed_) return done(Status(Code::kDestinationUnreachable, "the daemon is stopping"), nullptr, {});
   PendingOpen p{dst, origin, proto, timeoutMs, nowMs() + timeoutMs, std::move(done)};
   Machine& m = machines_[machine];
   if (PeerLink* l = findLink(m.link); l != nullptr && l->up()) return startOpen(*l, std::move(p));
   if (m.dialing == 0 && m.failures > 0 && nowMs() < m.retryAtMs) {
     // Fail fast while the machine is known not to answer.
     ++stats_.unreachable;
-    if (replicator_) replicator_->recheck(machine);
+    deps_.machines.recheck(machine);
     return p.done(Status(Code::kDestinationUnreachable,
                          "machine " + machine + " is unreachable (" + m.lastError + "; next try in " +
                              std::to_string(m.retryAtMs - nowMs()) + " ms)"),
-                  nullptr);
+                  nullptr, {});
   }
   m.waiting.push_back(std::move(p));
   if (m.dialing == 0) dial(machine);
@@ -207,7 +217,7 @@ void TunnelBroker::open(const std::string& machine, const std::string& dst, cons
 
 void TunnelBroker::dial(const std::string& machine) {
   Machine& m = machines_[machine];
-  std::optional<std::string> ep = replicator_ ? replicator_->brokerEndpointOf(machine) : std::nullopt;
+  std::optional<std::string> ep = deps_.machines.tunnelEndpointOf(machine);
   if (!ep) return unreachable(machine, "machine " + machine + " publishes no tunnel endpoint");
   auto addr = parseEndpoint(*ep);
   if (!addr.isOk()) return unreachable(machine, "machine " + machine + ": " + addr.status().message());
@@ -249,10 +259,10 @@ void TunnelBroker::unreachable(const std::string& machine, const std::string& wh
   if (!waiting.empty()) {
     log::warn(kMod, "machine unreachable", {{"machine", machine}, {"reason", why}, {"connects", waiting.size()}});
   }
-  if (replicator_) replicator_->recheck(machine);
+  deps_.machines.recheck(machine);
   for (auto& p : waiting) {
     ++stats_.unreachable;
-    p.done(Status(Code::kDestinationUnreachable, why), nullptr);
+    p.done(Status(Code::kDestinationUnreachable, why), nullptr, {});
   }
 }
 
@@ -268,21 +278,22 @@ void TunnelBroker::startOpen(PeerLink& link, PendingOpen p) {
     if (!st.isOk()) {
       if (st.code() == Code::kDestinationUnreachable) {
         ++stats_.unreachable;
-        if (replicator_) replicator_->recheck(machine);
+        deps_.machines.recheck(machine);
       }
-      return done(st, nullptr);
+      return done(st, nullptr, {});
     }
     ++stats_.opened;
     info.stream = *sid;
     info.openedAt = systemClock().nowMicros();
     streams_[{linkId, *sid}] = info;
     uint32_t stream = *sid;
-    done(Status::ok(), [this, linkId, stream](UniqueFd fd) {
+    Attach attach = [this, linkId, stream](UniqueFd fd) {
       PeerLink* l = findLink(linkId);
       if (l == nullptr) return;  // the link died meanwhile; `fd` closes
       if (!fd) return l->reset(stream, "the caller never took the stream");
       if (!l->attach(stream, std::move(fd))) streams_.erase({linkId, stream});
-    });
+    };
+    done(Status::ok(), std::move(attach), RemoteStreamId{linkId, stream});
   });
   opening_[{linkId, *sid}] = p.deadlineMs;
 }
@@ -316,7 +327,7 @@ void TunnelBroker::sweep() {
       ++stats_.unreachable;
       p.done(Status(Code::kDestinationUnreachable,
                     "no link to machine " + name + " within " + std::to_string(p.timeoutMs) + " ms"),
-             nullptr);
+             nullptr, {});
     }
     if (m.redial && m.dialing == 0 && m.link == 0 && now >= m.retryAtMs) redial.push_back(name);
   }
@@ -380,24 +391,21 @@ void TunnelBroker::openRequested(PeerLink& link, uint32_t stream, OpenPayload op
   };
   auto src = policy::Address::parse(open.src);
   if (!src.isOk()) return refuse(Status::badRequest("source: " + src.status().message()));
-  // A daemon speaks only for its own machine's workloads.
-  if (src->machine() != peer) {
-    return refuse(Status(Code::kUnauthorized, "source " + open.src + " does not belong to machine " + peer +
-                                                  " (the link's certificate)"));
-  }
   auto dstAddr = policy::Address::parse(open.dst);
   if (!dstAddr.isOk()) return refuse(Status::badRequest("destination: " + dstAddr.status().message()));
-  const Registration* dst = registry_.find(open.dst);
-  if (dst == nullptr) return refuse(Status(Code::kDestinationNotFound, open.dst + " is not registered on " + opts_.machine));
-  bool speaks = false;
-  for (const auto& p : dst->row.protocols) speaks |= p == open.proto;
-  if (!speaks) return refuse(Status(Code::kCannotConnect, open.dst + " does not speak " + open.proto));
-  AuthDecision d = policy_.decide(*src, dst->address, open.proto, targetPort(*dst), dst->whitelist);
-  if (!d.allowed) return refuse(Status(Code::kUnauthorized, d.message));
+  // A source of another machine is refused for that, whatever it asks for.
+  if (Status st = StreamAuthorizer::checkSource(*src, peer); !st.isOk()) return refuse(std::move(st));
+  const Registration* dst = deps_.registry.find(open.dst);
+  if (dst == nullptr) {
+    return refuse(Status(Code::kDestinationNotFound, open.dst + " is not registered on " + opts_.machine));
+  }
+  if (Status st = deps_.authorizer.authorize(*src, StreamTarget::of(*dst), open.proto, peer); !st.isOk()) {
+    return refuse(std::move(st));
+  }
   uint64_t linkId = link.id();
   StreamInfo info{linkId, stream, open.src, open.dst, open.proto, peer, false, 0};
-  local_.openLocal(open.dst, {open.src, open.spiffe, open.raw}, open.proto, opts_.acceptTimeoutMs,
-                   [this, linkId, stream, info](Status st, UniqueFd fd) mutable {
+  deps_.ends.open(open.dst, {open.src, open.spiffe, open.raw}, open.proto, opts_.acceptTimeoutMs, stream,
+                  [this, linkId, stream, info](Status st, UniqueFd fd) mutable {
                      PeerLink* l = findLink(linkId);
                      if (l == nullptr) return;  // link gone; `fd` closes
                      if (!st.isOk()) {
@@ -424,27 +432,22 @@ void TunnelBroker::streamEnded(PeerLink& link, uint32_t stream, const std::strin
   streams_.erase(it);
 }
 
-void TunnelBroker::revalidate() {
+size_t TunnelBroker::revalidate() {
   std::vector<std::pair<Key, std::string>> doomed;
   for (const auto& [key, s] : streams_) {
     auto src = policy::Address::parse(s.src);
-    auto dst = policy::Address::parse(s.dst);
-    if (!src.isOk() || !dst.isOk()) continue;
-    AuthDecision d;
+    if (!src.isOk()) continue;
+    Status st;
     if (s.outbound) {
-      std::optional<RemoteWorkload> w = replicator_ ? replicator_->findRemote(s.dst) : std::nullopt;
+      std::optional<RemoteWorkload> w = deps_.remote.find(s.dst);
       if (!w) continue;  // its deregistration closes it from the other side
-      std::vector<policy::Pattern> whitelist;
-      for (const auto& text : w->whitelist) {
-        if (auto p = policy::Pattern::parse(text); p.isOk()) whitelist.push_back(*p);
-      }
-      d = policy_.explain(*src, *dst, s.proto, std::nullopt, whitelist);
+      st = deps_.authorizer.recheck(*src, StreamTarget::of(*w), s.proto);
     } else {
-      const Registration* reg = registry_.find(s.dst);
+      const Registration* reg = deps_.registry.find(s.dst);
       if (reg == nullptr) continue;
-      d = policy_.explain(*src, reg->address, s.proto, targetPort(*reg), reg->whitelist);
+      st = deps_.authorizer.recheck(*src, StreamTarget::of(*reg), s.proto, s.peer);
     }
-    if (!d.allowed) doomed.emplace_back(key, "policy: " + d.message);
+    if (!st.isOk()) doomed.emplace_back(key, "policy: " + st.message());
   }
   for (auto& [key, why] : doomed) {
     log::warn("policy", "open tunnel stream no longer allowed; closing",
@@ -453,6 +456,7 @@ void TunnelBroker::revalidate() {
     if (PeerLink* l = findLink(key.first)) l->reset(key.second, why);
     streams_.erase(key);
   }
+  return doomed.size();
 }
 
 void TunnelBroker::closeStreamsOf(const std::string& address, const std::string& why) {
@@ -484,7 +488,7 @@ void TunnelBroker::closeAll() {
   for (auto& [name, m] : machines_) {
     auto waiting = std::move(m.waiting);
     m.waiting.clear();
-    for (auto& p : waiting) p.done(Status(Code::kDestinationUnreachable, "the daemon is stopping"), nullptr);
+    for (auto& p : waiting) p.done(Status(Code::kDestinationUnreachable, "the daemon is stopping"), nullptr, {});
   }
 }
 

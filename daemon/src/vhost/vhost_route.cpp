@@ -20,7 +20,7 @@ void MeshVhostRoute::start() {
 
 void MeshVhostRoute::open(const std::string& destination, const VhostStreamSource& source, int64_t timeoutMs,
                           Done done) {
-  // Every answer is posted: the broker may answer before connectFor returns,
+  // Every answer is posted: the broker may answer before connect returns,
   // and the listener must never be called back from inside open().
   std::weak_ptr<bool> alive = alive_;
   Loop* loop = &loop_;  // outlives the route; `this` may not outlive the broker's answer
@@ -43,15 +43,14 @@ void MeshVhostRoute::open(const std::string& destination, const VhostStreamSourc
   req.raw = true;  // the listener writes the PROXY header itself
   log::debug(kMod, "opening backend",
              {{"conn", source.name}, {"identity", source.identity}, {"as", self->row.address}, {"dst", destination}});
-  broker_.connectFor(*self, self_.uid(), std::move(req),
-                     [answer](Status st, nlohmann::json, UniqueFd callerEnd) mutable {
-                       // The caller's end comes blocking, as from socket(2).
-                       if (callerEnd) {
-                         int fl = ::fcntl(callerEnd.get(), F_GETFL);
-                         if (fl >= 0) ::fcntl(callerEnd.get(), F_SETFL, fl | O_NONBLOCK);
-                       }
-                       answer(std::move(st), std::move(callerEnd));
-                     });
+  broker_.connect(*self, self_.uid(), std::move(req), [answer](Status st, ConnectResult res) mutable {
+    // The caller's end comes blocking, as from socket(2).
+    if (res.callerEnd) {
+      int fl = ::fcntl(res.callerEnd.get(), F_GETFL);
+      if (fl >= 0) ::fcntl(res.callerEnd.get(), F_SETFL, fl | O_NONBLOCK);
+    }
+    answer(std::move(st), std::move(res.callerEnd));
+  });
 }
 
 }  // namespace kith::daemon

@@ -16,8 +16,11 @@
 #include <string>
 
 #include "kith/common/status.h"
+#include "kith/daemon/api/admin_ops.h"
 #include "kith/daemon/api/api_server.h"
 #include "kith/daemon/api/api_service.h"
+#include "kith/daemon/broker/server_ends.h"
+#include "kith/daemon/policy/stream_authorizer.h"
 #include "kith/daemon/observability/daemon_metrics.h"
 #include "kith/daemon/observability/health.h"
 #include "kith/daemon/observability/metrics_http.h"
@@ -108,7 +111,10 @@ class Daemon {
   std::unique_ptr<PolicyManager> policy_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<ApiServer> server_;
+  std::unique_ptr<StreamAuthorizer> authorizer_;
+  std::unique_ptr<ServerEnds> ends_;
   std::unique_ptr<LocalBroker> broker_;
+  std::unique_ptr<AdminOps> admin_;
   std::unique_ptr<ApiService> service_;
   std::unique_ptr<VhostService> vhost_;
   std::unique_ptr<Replicator> replicator_;

@@ -10,10 +10,11 @@
 #include <filesystem>
 #include <optional>
 
-#include "kith/daemon/api/api_server.h"
 #include "kith/daemon/broker/local_broker.h"
+#include "kith/daemon/broker/server_ends.h"
 #include "kith/daemon/loop/loop.h"
 #include "kith/daemon/policy/policy_manager.h"
+#include "kith/daemon/policy/stream_authorizer.h"
 #include "kith/daemon/store/store.h"
 #include "../registry_env.h"
 
@@ -22,22 +23,29 @@ using namespace kith::daemon;
 
 namespace {
 
+// No workload listens through the API here.
+struct NoListeners : ListenerSink {
+  bool deliverIncoming(uint64_t, const IncomingStream&, UniqueFd) override { return false; }
+};
+
 struct Env : kith::daemon::test::RegistryEnv {
-  std::unique_ptr<ApiServer> server;
+  NoListeners listeners;
   std::unique_ptr<PolicyManager> policy;
+  std::unique_ptr<StreamAuthorizer> authorizer;
+  std::unique_ptr<ServerEnds> ends;
   std::unique_ptr<LocalBroker> broker;
 
   Env() : RegistryEnv("vhost-route") {
-    // Never started: the broker only looks listeners up in it.
-    server = std::make_unique<ApiServer>(loop, ApiServer::Options{dir + "/api.sock", dir + "/admin.sock", {}, 16},
-                                         [](ApiConnection&, nlohmann::json, Reply) {}, [](ApiConnection&) {});
     policy = std::make_unique<PolicyManager>("");
     BOOST_REQUIRE(policy->load().isOk());
-    broker = std::make_unique<LocalBroker>(loop, *reg, *server, *policy, LocalBroker::Options{dir, false});
+    authorizer = std::make_unique<StreamAuthorizer>(*policy);
+    ends = std::make_unique<ServerEnds>(loop, *reg, listeners);
+    broker = std::make_unique<LocalBroker>(loop, *reg, *ends, *authorizer, nullptr, nullptr,
+                                           LocalBroker::Options{"n1", "test.kith", dir, false});
   }
   ~Env() {
     broker.reset();  // before the registry the base closes
-    server.reset();
+    ends.reset();
   }
   // Runs the loop until `done` or the deadline.
   void runUntil(const std::function<bool()>& done, int ms = 10000) {

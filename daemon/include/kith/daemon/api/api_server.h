@@ -5,7 +5,12 @@
 // of its process at once, so that a later request can never be attributed to a
 // process that merely reused the pid. When accept fails for lack of
 // descriptors (EMFILE/ENFILE) the server stops accepting for a short backoff
-// instead of spinning. Loop thread only.
+// instead of spinning.
+//
+// Every request goes to the RequestHandler given to start() (ApiService); the
+// server is made first, because the broker delivers `incoming` streams
+// through it (ListenerSink) and the service reads its counts, and starts
+// serving once the handler exists. Loop thread only.
 #pragma once
 
 #include <sys/types.h>
@@ -18,11 +23,21 @@
 
 #include "kith/common/unique_fd.h"
 #include "kith/daemon/api/api_connection.h"
+#include "kith/daemon/broker/listener_sink.h"
 #include "kith/daemon/loop/loop.h"
 
 namespace kith::daemon {
 
-class ApiServer {
+// What answers requests: each request exactly once, through its Reply.
+class RequestHandler {
+ public:
+  virtual ~RequestHandler() = default;
+  virtual void handle(ApiConnection& conn, nlohmann::json req, Reply reply) = 0;
+  // The connection closed (its onClose hooks have run).
+  virtual void connectionClosed(ApiConnection& conn) = 0;
+};
+
+class ApiServer : public ListenerSink {
  public:
   struct Options {
     std::string apiPath;
@@ -31,16 +46,20 @@ class ApiServer {
     size_t maxConnections = 16384;
   };
 
-  ApiServer(Loop& loop, Options opts, ApiConnection::RequestFn onRequest,
-            std::function<void(ApiConnection&)> onClosed);
-  ~ApiServer();
+  ApiServer(Loop& loop, Options opts);
+  ~ApiServer() override;
 
-  Status start();
+  // Binds both sockets and serves them with `handler`, which must outlive
+  // the server's connections (stop() or destruction ends them).
+  Status start(RequestHandler& handler);
   // Stops accepting and closes every connection.
   void stop();
   size_t connections() const { return conns_.size(); }
   std::shared_ptr<ApiConnection> find(uint64_t connId) const;
   uint64_t acceptBackoffs() const { return backoffs_; }
+
+  // ListenerSink: an `incoming` event with the stream's descriptor.
+  bool deliverIncoming(uint64_t connId, const IncomingStream& s, UniqueFd end) override;
 
  private:
   struct Listener {
@@ -55,8 +74,7 @@ class ApiServer {
 
   Loop& loop_;
   Options opts_;
-  ApiConnection::RequestFn onRequest_;
-  std::function<void(ApiConnection&)> onClosed_;
+  RequestHandler* handler_ = nullptr;  // set by start()
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::map<uint64_t, std::shared_ptr<ApiConnection>> conns_;
   uint64_t nextId_ = 1;

@@ -1,28 +1,30 @@
 // ApiService: what each socket-API op does. It validates the request's fields,
-// calls into the Registry / LocalBroker / EventLog, and answers through the
-// Reply (always exactly once). Admin ops are refused on api.sock.
-// Loop thread only; borrows everything it uses.
+// calls into the Registry / LocalBroker / SvidService, and answers through the
+// Reply (always exactly once). The operator's ops are AdminOps', answered on
+// admin.sock only; on api.sock they are UNAUTHORIZED.
+// Loop thread only; borrows everything in ApiServiceDeps.
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
-#include "kith/daemon/api/api_connection.h"
 #include "kith/daemon/api/api_server.h"
-#include "kith/daemon/observability/event_log.h"
-#include "kith/daemon/observability/health.h"
-#include "kith/daemon/observability/metrics_http.h"
-#include "kith/daemon/broker/local_broker.h"
-#include "kith/daemon/policy/policy_manager.h"
-#include "kith/daemon/registry/registry.h"
-#include "kith/daemon/replication/replicator.h"
-#include "kith/daemon/tunnel/tunnel_broker.h"
-#include "kith/daemon/identity/svid_service.h"
-#include "kith/daemon/vhost/vhost_service.h"
+#include "kith/policy/pattern.h"
 
 namespace kith::daemon {
+
+class AdminOps;
+class HealthMonitor;
+class LocalBroker;
+class PolicyManager;
+class Registry;
+class Replicator;
+class SvidService;
+class TunnelBroker;
 
 struct ServiceInfo {
   std::string machine;
@@ -30,24 +32,26 @@ struct ServiceInfo {
   int64_t startedMonoMs = 0;
 };
 
-class ApiService {
- public:
-  ApiService(Loop& loop, Registry& registry, LocalBroker& broker, EventLog& events, PolicyManager& policy,
-             ServiceInfo info);
-  ~ApiService();
+struct ApiServiceDeps {
+  Loop& loop;
+  Registry& registry;
+  LocalBroker& broker;
+  PolicyManager& policy;
+  const ApiServer& server;              // connection counts (status)
+  AdminOps& admin;
+  Replicator* replicator = nullptr;     // null: replication off
+  TunnelBroker* tunnels = nullptr;      // null: tunnels off
+  SvidService* svids = nullptr;         // null: no node identity
+  const HealthMonitor* health = nullptr;
+};
 
-  void setServer(ApiServer* server) { server_ = server; }
-  void setReplicator(Replicator* r) { replicator_ = r; }
-  void setTunnels(TunnelBroker* t) { tunnels_ = t; }
-  void setSvids(SvidService* s) { svids_ = s; }
-  void setVhost(VhostService* v) { vhost_ = v; }
-  // `metrics` and the health part of `status` (either may be null).
-  void setObservability(HealthMonitor* h, MetricsHttp* http) {
-    health_ = h;
-    metricsHttp_ = http;
-  }
-  void handle(ApiConnection& conn, nlohmann::json req, Reply reply);
-  void connectionClosed(ApiConnection& conn);
+class ApiService : public RequestHandler {
+ public:
+  ApiService(ApiServiceDeps deps, ServiceInfo info);
+  ~ApiService() override;
+
+  void handle(ApiConnection& conn, nlohmann::json req, Reply reply) override;
+  void connectionClosed(ApiConnection& conn) override;
 
   struct Stats {
     uint64_t requests = 0;
@@ -66,31 +70,12 @@ class ApiService {
   void opWatch(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opListen(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opConnect(ApiConnection& c, const nlohmann::json& req, Reply r);
-  void opWorkloads(ApiConnection& c, const nlohmann::json& req, Reply r);
-  void opEvents(ApiConnection& c, const nlohmann::json& req, Reply r);
-  void opPolicyCheck(ApiConnection& c, const nlohmann::json& req, Reply r);
-  void opPolicyReload(ApiConnection& c, const nlohmann::json& req, Reply r);
-  void opStreams(ApiConnection& c, const nlohmann::json& req, Reply r);
-  void opPeers(ApiConnection& c, const nlohmann::json& req, Reply r);
-  void opRecords(ApiConnection& c, const nlohmann::json& req, Reply r);
   void opSvid(ApiConnection& c, const nlohmann::json& req, Reply r);
-  void opMetrics(ApiConnection& c, const nlohmann::json& req, Reply r);
   // Local and (with replication) remote workloads matching a pattern.
   nlohmann::json matchAll(const policy::Pattern& p) const;
 
-  Loop& loop_;
-  Registry& registry_;
-  LocalBroker& broker_;
-  EventLog& events_;
-  PolicyManager& policy_;
+  ApiServiceDeps d_;
   ServiceInfo info_;
-  ApiServer* server_ = nullptr;
-  Replicator* replicator_ = nullptr;
-  TunnelBroker* tunnels_ = nullptr;
-  SvidService* svids_ = nullptr;
-  VhostService* vhost_ = nullptr;  // host.* and vhost.* admin ops
-  HealthMonitor* health_ = nullptr;
-  MetricsHttp* metricsHttp_ = nullptr;
   Stats stats_;
   std::map<uint64_t, std::unique_ptr<Timer>> waits_;  // resolve wait_ms timers
   uint64_t nextWait_ = 1;

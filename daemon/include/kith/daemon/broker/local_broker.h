@@ -8,20 +8,24 @@
 // server's end straight to the caller — zero copies, but such streams cannot
 // be revoked once open.
 //
-// The server end is: for a workload that `listen`s through libkith, one end
-// of a socketpair whose other end goes to it in an `incoming` event naming the
-// caller; for a `target`, a socket the daemon dials itself (after an optional
-// PROXY v2 header naming the caller). UDP uses SOCK_SEQPACKET pairs, so message
-// boundaries survive. `mode:"path"` gives the caller a one-shot Unix socket
+// Whether a stream may open is the StreamAuthorizer's decision; the server's
+// end of a local stream is made by ServerEnds (a listener's `incoming` event,
+// or a dialled target). `mode:"path"` gives the caller a one-shot Unix socket
 // (0600, its uid) whose accepted connection is relayed.
 //
-// Destinations on other machines (known from replicated srv records) go
-// through a RemoteOpener — the TunnelBroker — which opens a stream over the
-// mTLS link to that machine's daemon; the caller's end is delivered the same
-// way (fd or path). A pattern destination picks among the allowed matches,
-// local and remote, round-robin, and fails over to the next on CANNOT_CONNECT
-// or DESTINATION_UNREACHABLE. Loop thread only.
+// Destinations on other machines (a RemoteDirectory: the replicated srv
+// records) go through a RemoteOpener — the TunnelBroker — which opens a
+// stream over the mTLS link to that machine's daemon; the caller's end is
+// delivered the same way (fd or path). A pattern destination picks among the
+// allowed matches, local and remote, round-robin, and fails over to the next
+// on any refusal.
+//
+// Callback contract: connect() validates synchronously and calls `done`
+// exactly once, maybe before it returns. Loop thread only; borrows what it is
+// given, which must outlive it (the Daemon owns them all).
 #pragma once
+
+#include <sys/types.h>
 
 #include <cstdint>
 #include <functional>
@@ -31,25 +35,24 @@
 #include <string>
 #include <vector>
 
-#include "kith/daemon/api/api_connection.h"
-#include "kith/daemon/api/api_server.h"
-#include "kith/daemon/loop/loop.h"
-#include "kith/daemon/policy/policy_manager.h"
+#include "kith/common/status.h"
+#include "kith/common/unique_fd.h"
 #include "kith/daemon/broker/pump.h"
-#include "kith/daemon/registry/registry.h"
-#include "kith/daemon/replication/replicator.h"
+#include "kith/daemon/broker/server_ends.h"
+#include "kith/daemon/loop/loop.h"
 
 namespace kith::daemon {
 
-// Who asks for a stream, as the server side is told (PROXY v2 TLVs, the
-// `incoming` event of a listener).
-struct StreamOrigin {
-  std::string address;
-  std::string spiffeId;
-  // The opener writes its own PROXY v2 header as the stream's first bytes
-  // (the vhost listener, whose TLVs name the host and the client): no daemon
-  // writes the registration's header, here or across a tunnel (OPEN "raw").
-  bool raw = false;
+class Registry;
+class RemoteDirectory;
+class StreamAuthorizer;
+struct Registration;
+
+// Where a remote stream opened: the tunnel link and its stream number, as
+// `kithctl streams` lists them.
+struct RemoteStreamId {
+  uint64_t link = 0;
+  uint32_t stream = 0;
 };
 
 // Opens streams to workloads on other machines (TunnelBroker).
@@ -58,11 +61,12 @@ class RemoteOpener {
   // Binds the daemon's end of the caller's stream to the opened remote stream;
   // an empty descriptor abandons it (the caller never took it).
   using Attach = std::function<void(UniqueFd daemonEnd)>;
+  using Done = std::function<void(Status, Attach, RemoteStreamId)>;
   virtual ~RemoteOpener() = default;
   // Opens `dst` on `machine` for `origin`. `done` runs exactly once (maybe
   // before open() returns): ok with an Attach, or the reason it failed.
   virtual void open(const std::string& machine, const std::string& dst, const StreamOrigin& origin,
-                    const std::string& proto, int64_t timeoutMs, std::function<void(Status, Attach)> done) = 0;
+                    const std::string& proto, int64_t timeoutMs, Done done) = 0;
 };
 
 struct ConnectRequest {
@@ -78,11 +82,24 @@ struct ConnectRequest {
   bool raw = false;
 };
 
+// What a connect that succeeded gives its caller (the `connect` reply).
+struct ConnectResult {
+  std::string destination;  // the address that took the stream
+  std::string spiffeId;     // its SPIFFE ID
+  std::string machine;      // where it runs ("" = this machine)
+  uint64_t stream = 0;      // `kithctl streams`' id (a tunnel stream's number for a remote one)
+  uint64_t link = 0;        // the tunnel link of a remote stream (0: local)
+  std::string path;         // mode "path": the one-shot socket to connect to
+  UniqueFd callerEnd;       // mode "fd": the caller's end (blocking), unless the request brought one
+};
+
 class LocalBroker {
  public:
   struct Options {
-    std::string streamsDir;  // where one-shot path sockets are made
-    bool handoff = false;    // hand descriptors over instead of relaying
+    std::string machine;
+    std::string trustDomain;  // a remote destination's SPIFFE ID
+    std::string streamsDir;   // where one-shot path sockets are made
+    bool handoff = false;     // hand descriptors over instead of relaying
   };
   struct Stats {
     uint64_t connects = 0, denied = 0, failed = 0, relayed = 0, handedOff = 0, revoked = 0, remote = 0;
@@ -94,29 +111,20 @@ class LocalBroker {
     std::optional<uint16_t> port;
     int64_t openedAt = 0;  // µs since the epoch
   };
+  using Done = std::function<void(Status, ConnectResult)>;
 
-  LocalBroker(Loop& loop, Registry& registry, ApiServer& server, PolicyManager& policy, Options opts);
+  // `remote` and `opener` may be null: no replication, or no tunnels.
+  LocalBroker(Loop& loop, Registry& registry, ServerEnds& ends, StreamAuthorizer& authorizer,
+              const RemoteDirectory* remote, RemoteOpener* opener, Options opts);
   ~LocalBroker();
 
-  void connect(const Registration& src, const Caller& caller, ConnectRequest req, Reply reply);
-  // The same for callers inside the daemon: `done` runs exactly once with the
-  // reply's fields and the caller's end (none in path mode or with callerFd).
-  using Done = std::function<void(Status, nlohmann::json fields, UniqueFd callerEnd)>;
-  void connectFor(const Registration& src, uid_t uid, ConnectRequest req, Done done);
-  // The server end of a stream to the local workload `dst` for `origin`: a
-  // listener gets an `incoming` event, a target is dialled (PROXY v2 header
-  // first when it asked, unless `origin.raw`). `done` runs exactly once,
-  // maybe before this returns; the server end it gets is non-blocking.
-  void openLocal(const std::string& dst, const StreamOrigin& origin, const std::string& proto, int64_t timeoutMs,
-                 std::function<void(Status, UniqueFd serverEnd)> done);
-  // Remote destinations: where they are found (the Replicator's srv records)
-  // and how streams to them are opened (null: tunnels are off).
-  void setRemote(std::function<std::vector<RemoteWorkload>(const policy::Pattern&)> match, RemoteOpener* opener) {
-    remoteMatch_ = std::move(match);
-    remote_ = opener;
-  }
-  // Re-decides every open stream under the current policy; closes the denied.
-  void revalidate();
+  // A stream from the workload `src` (registered by `uid`) to the request's
+  // destination. Synchronous refusals (BAD_REQUEST, DESTINATION_NOT_FOUND,
+  // UNAUTHORIZED, CANNOT_CONNECT) also arrive through `done`.
+  void connect(const Registration& src, uid_t uid, ConnectRequest req, Done done);
+  // Re-decides every open stream under the current policy; closes the denied
+  // and returns how many it closed.
+  size_t revalidate();
   // Closes every stream from or to `address` (it deregistered).
   void closeStreamsOf(const std::string& address, const std::string& why);
   // Closes every stream (drain).
@@ -132,29 +140,27 @@ class LocalBroker {
     StreamInfo info;
     std::unique_ptr<Pump> pump;
   };
-  class Dial;
   class PathRelay;
   struct Candidate {
     std::string address;
     std::string machine;  // empty: this machine
   };
   void tryNext(std::shared_ptr<Attempt> a);
+  void tryLocal(std::shared_ptr<Attempt> a, const Candidate& c);
   void tryRemote(std::shared_ptr<Attempt> a, const Candidate& c);
-  void dialTarget(const Registration& dst, const StreamOrigin& origin, int64_t timeoutMs,
-                  std::function<void(Status, UniqueFd)> done);
   // Gives the caller its end (fd or path mode) and `attach` the daemon's end.
-  void handToCaller(std::shared_ptr<Attempt> a, nlohmann::json fields, std::function<void(UniqueFd)> attach);
+  void handToCaller(std::shared_ptr<Attempt> a, ConnectResult result, std::function<void(UniqueFd)> attach);
   void startRelay(StreamInfo info, UniqueFd a, UniqueFd b);
   void endStream(uint64_t id, const std::string& why);
   void finishJob(uint64_t id);
 
   Loop& loop_;
   Registry& registry_;
-  ApiServer& server_;
-  PolicyManager& policy_;
+  ServerEnds& ends_;
+  StreamAuthorizer& authorizer_;
+  const RemoteDirectory* remote_;
+  RemoteOpener* opener_;
   Options opts_;
-  std::function<std::vector<RemoteWorkload>(const policy::Pattern&)> remoteMatch_;
-  RemoteOpener* remote_ = nullptr;
   Stats stats_;
   uint64_t rr_ = 0;
   uint64_t nextStream_ = 1;
@@ -162,12 +168,5 @@ class LocalBroker {
   std::map<uint64_t, std::unique_ptr<DeferredDeletable>> jobs_;
   std::map<uint64_t, Stream> streams_;
 };
-
-// A unix target must be served by the uid that registered it (root excepted):
-// CANNOT_CONNECT otherwise. `connectedFd` is the daemon's connection to it.
-Status checkTargetOwner(const Registration& dst, int connectedFd);
-
-// The port a destination's policy rules see: its tcp target's port, if any.
-std::optional<uint16_t> targetPort(const Registration& r);
 
 }  // namespace kith::daemon

@@ -47,12 +47,11 @@ struct HealthOptions {
 
 class HealthMonitor {
  public:
+  // `replicator` and `tunnels` may be null (off).
   HealthMonitor(Loop& loop, PolicyManager& policy, ApiServer& server, Store& store, Replicator* replicator,
-                HealthOptions opts);
+                TunnelBroker* tunnels, HealthOptions opts);
   ~HealthMonitor();
 
-  // Tunnel links being redialled are working-on-it ("tunnel:MACHINE").
-  void setTunnels(TunnelBroker* t) { tunnels_ = t; }
   // Checks now and then every intervalMs.
   void start();
   void check();
@@ -75,7 +74,7 @@ class HealthMonitor {
   ApiServer& server_;
   Store& store_;
   Replicator* replicator_;
-  TunnelBroker* tunnels_ = nullptr;
+  TunnelBroker* tunnels_;
   HealthOptions opts_;
   Timer timer_;
   std::map<std::string, Condition> conditions_;

@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -58,8 +59,9 @@ struct Registration {
   uint64_t leaseDeadline = 0;  // monotonic ms; meaningful while connId == 0
   uint64_t listenerConnId = 0; // connection that `listen`s for it, 0 if none
 
-  // Target parsed: kind and where.
   bool hasTarget() const { return !row.target.empty(); }
+  // The port a destination's policy rules see: its tcp target's port, if any.
+  std::optional<uint16_t> targetPort() const;
 };
 
 struct RegisterRequest {

@@ -40,6 +40,8 @@
 #include "kith/common/status.h"
 #include "kith/daemon/loop/loop.h"
 #include "kith/daemon/registry/registry.h"
+#include "kith/daemon/replication/machine_directory.h"
+#include "kith/daemon/replication/remote_workload.h"
 #include "kith/daemon/store/store.h"
 #include "kith/identity/keys.h"
 #include "kith/policy/pattern.h"
@@ -65,16 +67,7 @@ struct ReplicatorOptions {
   int antiEntropyMs = 5000;
 };
 
-// A workload registered on another machine, as its verified srv record says.
-struct RemoteWorkload {
-  std::string address;
-  std::string machine;
-  std::vector<std::string> protocols;
-  std::string targetKind;
-  std::vector<std::string> whitelist;  // its registration whitelist (patterns)
-};
-
-class Replicator {
+class Replicator : public RemoteDirectory, public MachineDirectory {
  public:
   // Records per RECORDS message (push, forward, PULL answer).
   static constexpr size_t kRecordsPerMessage = 2000;
@@ -94,15 +87,15 @@ class Replicator {
 
   const std::string& endpoint() const;
   std::string nodeKeyHex() const;
-  // Remote workloads matching a pattern (never this machine's).
-  std::vector<RemoteWorkload> match(const policy::Pattern& p) const;
-  // The remote workload at exactly `address`, if its srv record is held.
-  std::optional<RemoteWorkload> findRemote(const std::string& address) const;
-  // Where `machine`'s daemon takes tunnels (its verified infra record).
-  std::optional<std::string> brokerEndpointOf(const std::string& machine) const;
-  // `machine` did not answer a tunnel: drop what has expired and ask it (if
+  // RemoteDirectory: remote workloads matching a pattern (never this
+  // machine's), or at exactly `address`, from the srv records held.
+  std::vector<RemoteWorkload> match(const policy::Pattern& p) const override;
+  std::optional<RemoteWorkload> find(const std::string& address) const override;
+  // MachineDirectory: where `machine`'s daemon takes tunnels (its verified
+  // infra record); `recheck` drops what has expired and asks the machine (if
   // its replication link is up) for its records again, so stale entries go.
-  void recheck(const std::string& machine);
+  std::optional<std::string> tunnelEndpointOf(const std::string& machine) const override;
+  void recheck(const std::string& machine) override;
   // Calls done(acked, peers) once every peer that was up when the record of
   // `address` went out has ACKed it, or at the deadline.
   void waitForAcks(const std::string& address, uint64_t timeoutMs,
@@ -191,7 +184,7 @@ class Replicator {
   // all be records of our own zone).
   void sendLines(const std::string& machine, const std::vector<const std::string*>& lines, bool seal);
   void antiEntropy();
-  static RemoteWorkload remoteOf(const replication::Record& r);
+  static std::optional<RemoteWorkload> remoteOf(const replication::Record& r);
   std::string brokerValue() const { return opts_.brokerEndpoint.empty() ? "-" : opts_.brokerEndpoint; }
   // Whether to PULL from `machine` now (and if so, counts it); `onHello`:
   // asked because a HELLO of it verified.

@@ -4,21 +4,23 @@
 // other machines — one per pair in the steady state: either side dials when it
 // first needs the other, and a link serves streams both ways — and opens
 // streams over them for the LocalBroker (RemoteOpener). Where a machine takes
-// tunnels comes from its verified `infra` record (Replicator).
+// tunnels comes from its verified `infra` record (MachineDirectory).
 //
 // Source side: a stream opens only if this daemon's policy allows it (decided
-// by the LocalBroker before it asks). Receiving side: the source address must
-// end in the link's certified machine name, the destination must be
-// registered here, and this daemon's policy must allow it too; then the local
-// server end is made exactly as for a local connect (listener or target).
+// by the LocalBroker before it asks). Receiving side: the StreamAuthorizer
+// decides with the link's certified machine (the source must belong to it)
+// and this daemon's policy, the destination must be registered here; then
+// the local server end is made exactly as for a local connect (ServerEnds).
 //
 // Failures: a machine that cannot be reached fails its connects with
 // DESTINATION_UNREACHABLE (fast, during a redial backoff), and its records are
-// re-checked (Replicator::recheck). A link that dies closes its streams and
-// is redialled with backoff. Policy reloads and deregistrations reset the
+// re-checked (MachineDirectory::recheck). A link that dies closes its streams
+// and is redialled with backoff. Policy reloads and deregistrations reset the
 // streams they no longer allow, on either side.
 //
-// Loop thread only.
+// Start-up: the listening socket is bound first (bindTunnelListener), so that
+// its endpoint can go into this machine's `infra` record before the broker
+// that serves it exists. Loop thread only.
 #pragma once
 
 #include <sys/socket.h>
@@ -35,14 +37,34 @@
 #include "kith/common/status.h"
 #include "kith/daemon/broker/local_broker.h"
 #include "kith/daemon/loop/loop.h"
-#include "kith/daemon/tunnel/peer_link.h"
-#include "kith/daemon/policy/policy_manager.h"
-#include "kith/daemon/registry/registry.h"
 #include "kith/daemon/tls/tls_transport.h"
+#include "kith/daemon/tunnel/peer_link.h"
 
 namespace kith::daemon {
 
-class Replicator;
+class MachineDirectory;
+class Registry;
+class RemoteDirectory;
+class ServerEnds;
+class StreamAuthorizer;
+
+// The tunnel listener's socket, bound before the broker exists.
+struct TunnelListener {
+  UniqueFd fd;
+  std::string endpoint;  // what other daemons dial ("127.0.0.1:40123"): advertise, else the bound address
+  std::string bound;     // the address actually bound
+};
+// Binds `listen` (HOST:PORT, port 0: any); a wildcard address needs `advertise`.
+Result<TunnelListener> bindTunnelListener(const std::string& listen, const std::string& advertise);
+
+// What the tunnel broker works with; all must outlive it.
+struct TunnelDeps {
+  Registry& registry;
+  ServerEnds& ends;
+  StreamAuthorizer& authorizer;
+  MachineDirectory& machines;
+  const RemoteDirectory& remote;  // an outbound stream's destination, re-checked on policy swaps
+};
 
 struct TunnelOptions {
   std::string machine;
@@ -64,14 +86,11 @@ class TunnelBroker : public RemoteOpener, public PeerLink::Owner {
     int64_t openedAt = 0;  // µs since the epoch
   };
 
-  // Binds the listener (fails if it cannot).
-  static Result<std::unique_ptr<TunnelBroker>> create(Loop& loop, Registry& registry, LocalBroker& local,
-                                                      PolicyManager& policy, TunnelOptions opts);
+  // Serves `listener` (from bindTunnelListener).
+  static Result<std::unique_ptr<TunnelBroker>> create(Loop& loop, TunnelDeps deps, TunnelListener listener,
+                                                      TunnelOptions opts);
   ~TunnelBroker() override;
 
-  // Endpoints and whitelists of other machines, and where to report
-  // unreachable machines. Must be set before streams are opened.
-  void setReplicator(Replicator* r) { replicator_ = r; }
   // A rotated node identity: links made from now on use it (open links keep
   // the certificate they were made with until they close).
   Status setTls(const TlsContext::Material& m);
@@ -79,9 +98,11 @@ class TunnelBroker : public RemoteOpener, public PeerLink::Owner {
   const std::string& endpoint() const { return endpoint_; }
 
   void open(const std::string& machine, const std::string& dst, const StreamOrigin& origin,
-            const std::string& proto, int64_t timeoutMs, std::function<void(Status, Attach)> done) override;
+            const std::string& proto, int64_t timeoutMs, Done done) override;
 
-  void revalidate();
+  // Re-decides every open stream under the current policy; resets the denied
+  // and returns how many.
+  size_t revalidate();
   void closeStreamsOf(const std::string& address, const std::string& why);
   // Closes every link (drain); idempotent.
   void closeAll();
@@ -106,7 +127,7 @@ class TunnelBroker : public RemoteOpener, public PeerLink::Owner {
     std::string proto;
     int64_t timeoutMs = 0;
     int64_t deadlineMs = 0;
-    std::function<void(Status, Attach)> done;
+    Done done;
   };
   struct Machine {
     uint64_t link = 0;     // an up link to it (0: none)
@@ -121,7 +142,7 @@ class TunnelBroker : public RemoteOpener, public PeerLink::Owner {
   };
   using Key = std::pair<uint64_t, uint32_t>;  // (link, stream)
 
-  TunnelBroker(Loop& loop, Registry& registry, LocalBroker& local, PolicyManager& policy, TunnelOptions opts);
+  TunnelBroker(Loop& loop, TunnelDeps deps, TunnelListener listener, TunnelOptions opts);
   Status listen();
   void onAccept();
   void dial(const std::string& machine);
@@ -132,15 +153,13 @@ class TunnelBroker : public RemoteOpener, public PeerLink::Owner {
   int64_t nowMs() const { return static_cast<int64_t>(loop_.nowMs()); }
 
   Loop& loop_;
-  Registry& registry_;
-  LocalBroker& local_;
-  PolicyManager& policy_;
+  TunnelDeps deps_;
   TunnelOptions opts_;
-  Replicator* replicator_ = nullptr;
   std::shared_ptr<const TlsContext> tls_;
   UniqueFd listenFd_;
   std::unique_ptr<Poll> listenPoll_;
   std::string endpoint_;
+  std::string boundAt_;  // the address bound (endpoint_ may be the advertised one)
   uint64_t nextLink_ = 1;
   std::map<uint64_t, std::unique_ptr<PeerLink>> links_;
   std::map<std::string, Machine> machines_;

@@ -118,10 +118,10 @@ Status Daemon::start() {
     // A process that exits closes its own sockets; what it already sent is
     // still delivered (cutting its streams would lose it). Every other end
     // of a registration (deregister, expiry, replacement) revokes at once.
-    if (ev.value("event", "") == "deregister" && ev.value("reason", "") != "exit") {
-      std::string why = "deregistered (" + ev.value("reason", "") + ")";
-      broker_->closeStreamsOf(ev.value("address", ""), why);
-      if (tunnels_) tunnels_->closeStreamsOf(ev.value("address", ""), why);
+    if (!ev.isRegister() && ev.reason != EndReason::kExit) {
+      std::string why = std::string("deregistered (") + endReasonName(ev.reason) + ")";
+      broker_->closeStreamsOf(ev.address, why);
+      if (tunnels_) tunnels_->closeStreamsOf(ev.address, why);
     }
   }, Registry::kLocalEvents | Registry::kRemoteDeregisters);
   policy_->onChange([this] {

@@ -29,6 +29,16 @@ struct DeferredTimer : DeferredDeletable {
   std::unique_ptr<Timer> t;
 };
 
+// A registry event as `watch` sends it (kith-socket-api(7)).
+json watchEvent(const RegistryEvent& ev) {
+  json j = {{"event", ev.isRegister() ? "register" : "deregister"}, {"address", ev.address}};
+  if (!ev.local()) j["machine"] = ev.machine;
+  if (ev.isRegister()) j["spiffe_id"] = ev.spiffeId;
+  else j["reason"] = endReasonName(ev.reason);
+  j["ts"] = ev.ts;
+  return j;
+}
+
 json publicEntry(const Registration& r, const std::string& machine) {
   return {{"address", r.row.address},
           {"spiffe_id", r.row.spiffeId},
@@ -188,8 +198,8 @@ void ApiService::opResolve(ApiConnection&, const json& req, Reply r) {
     else p->reply.error(Status(Code::kDestinationNotFound, "no workload matched before the deadline"));
   };
   policy::Pattern pattern = *pat;
-  p->watcher = d_.registry.addWatcher([this, pattern, finish](const json& ev) {
-    if (ev.value("event", "") != "register") return;
+  p->watcher = d_.registry.addWatcher([this, pattern, finish](const RegistryEvent& ev) {
+    if (!ev.isRegister()) return;
     auto m = matchAll(pattern);
     if (!m.empty()) finish(json{{"workloads", std::move(m)}});
   }, Registry::kLocalEvents | Registry::kRemoteRegisters);
@@ -264,14 +274,14 @@ void ApiService::opWatch(ApiConnection& c, const json& req, Reply r) {
   }
   std::weak_ptr<ApiConnection> weak = c.shared_from_this();
   r.ok();
-  uint64_t id = d_.registry.addWatcher([weak, pat](const json& ev) {
+  uint64_t id = d_.registry.addWatcher([weak, pat](const RegistryEvent& ev) {
     auto conn = weak.lock();
     if (!conn || conn->closed()) return;
     if (pat) {
-      auto a = policy::Address::parse(ev.value("address", ""));
+      auto a = policy::Address::parse(ev.address);
       if (!a.isOk() || !pat->matches(*a)) return;
     }
-    conn->pushEvent(ev);
+    conn->pushEvent(watchEvent(ev));
   });
   c.onClose([this, id] { d_.registry.removeWatcher(id); });
 }

@@ -20,8 +20,8 @@ SvidService::SvidService(Loop& loop, Registry& registry, NodeCredentials& creds,
       timer_(loop) {
   // A registration that ends takes its subscriptions with it.
   watcher_ = registry_.addWatcher([this](const Registry::Event& ev) {
-    if (ev.value("event", "") != "deregister") return;
-    std::string address = ev.value("address", "");
+    if (ev.isRegister()) return;
+    const std::string& address = ev.address;
     std::vector<uint64_t> gone;
     for (const auto& [id, s] : subs_) {
       if (s.address == address) gone.push_back(id);

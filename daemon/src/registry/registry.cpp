@@ -112,14 +112,21 @@ void Registry::shutdown() {
   watchers_.clear();
 }
 
-const char* Registry::reasonName(EndReason r) {
+const char* endReasonName(EndReason r) {
   switch (r) {
     case EndReason::kExit: return "exit";
     case EndReason::kExpired: return "expired";
     case EndReason::kDeregister: return "deregister";
     case EndReason::kReplaced: return "replaced";
   }
-  return "unknown";
+  return "deregister";
+}
+
+std::optional<EndReason> endReasonFromName(std::string_view name) {
+  for (EndReason r : {EndReason::kExit, EndReason::kExpired, EndReason::kDeregister, EndReason::kReplaced}) {
+    if (name == endReasonName(r)) return r;
+  }
+  return std::nullopt;
 }
 
 std::string Registry::tokenKey(const Bytes& h) const {
@@ -303,8 +310,8 @@ Status Registry::registerWorkload(const Caller& caller, RegisterRequest req,
     ++stats_.registered;
     log::info(kMod, "registered", {{"address", address}, {"pid", reg.row.pid}, {"uid", reg.row.uid},
                                    {"exe", reg.row.exe}, {"spiffe_id", reg.row.spiffeId}});
-    emit({{"event", "register"}, {"address", address}, {"spiffe_id", reg.row.spiffeId},
-          {"ts", systemClock().nowMicros()}});
+    emit(RegistryEvent{RegistryEvent::Kind::kRegister, address, "", reg.row.spiffeId, EndReason::kDeregister,
+                       systemClock().nowMicros()});
     done(std::move(result));
   });
   return Status::ok();
@@ -377,9 +384,8 @@ void Registry::end(const std::string& address, EndReason why, std::function<void
     done(Status::ok());
   }
   if (r->active) {
-    log::info(kMod, "deregistered", {{"address", address}, {"reason", reasonName(why)}});
-    emit({{"event", "deregister"}, {"address", address}, {"reason", reasonName(why)},
-          {"ts", systemClock().nowMicros()}});
+    log::info(kMod, "deregistered", {{"address", address}, {"reason", endReasonName(why)}});
+    emit(RegistryEvent{RegistryEvent::Kind::kDeregister, address, "", "", why, systemClock().nowMicros()});
   }
   // r (and possibly the last reference to its ProcessWatch) dies here; a watch
   // whose own callback is running is kept alive by onProcessExit.
@@ -502,13 +508,8 @@ bool Registry::wantsRemote(Interest kind) const {
   return false;
 }
 
-void Registry::emit(Event ev) {
-  uint8_t kind = kLocalEvents;
-  if (ev.contains("machine")) {
-    auto type = ev.find("event");
-    bool reg = type != ev.end() && type->is_string() && type->get_ref<const std::string&>() == "register";
-    kind = reg ? kRemoteRegisters : kRemoteDeregisters;
-  }
+void Registry::emit(const Event& ev) {
+  uint8_t kind = ev.local() ? kLocalEvents : ev.isRegister() ? kRemoteRegisters : kRemoteDeregisters;
   // Copy first: a watcher may remove itself (or others) while notified.
   std::vector<std::pair<uint64_t, std::shared_ptr<const WatchFn>>> targets;
   for (const auto& [id, w] : watchers_) {

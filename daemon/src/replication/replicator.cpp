@@ -6,6 +6,7 @@
 #include "kith/common/encoding.h"
 #include "kith/common/log.h"
 #include "kith/daemon/broker/target.h"
+#include "kith/identity/spiffe.h"
 #include "kith/replication/record.h"
 #include "kith/replication/signer.h"
 #include "kith/replication/version_vector.h"
@@ -98,7 +99,7 @@ Result<std::unique_ptr<Replicator>> Replicator::create(Loop& loop, Store& store,
                                     Registry::kLocalEvents);
   // Publish what is registered now (restored leases) under fresh seqs.
   for (const Registration* reg : registry.all()) {
-    r->publishLocal({{"event", "register"}, {"address", reg->row.address}});
+    r->publishRegistration(reg->row.address);
   }
   r->antiEntropyTimer_.start(static_cast<uint64_t>(r->opts_.antiEntropyMs),
                              static_cast<uint64_t>(r->opts_.antiEntropyMs), [raw = r.get()] { raw->antiEntropy(); });
@@ -277,20 +278,15 @@ bool Replicator::persist(const rep::Record& r, std::function<void()> afterCommit
 }
 
 void Replicator::publishLocal(const Registry::Event& ev) {
-  std::string type = ev.value("event", "");
-  std::string address = ev.value("address", "");
-  rep::Record r;
-  if (type == "register") {
-    const Registration* reg = registry_.find(address);
-    if (!reg) return;
-    r = rep::makeSrv(opts_.trustDomain, opts_.machine, address, nextSeq(), reg->row.protocols,
-                     targetKindOf(reg->row), reg->row.whitelist, toHex(reg->row.identityHash));
-  } else if (type == "deregister") {
-    r = rep::makeGone(opts_.trustDomain, opts_.machine, address, nextSeq(), ev.value("reason", "deregister"));
-  } else {
-    return;
-  }
-  publish(std::move(r));
+  if (ev.isRegister()) return publishRegistration(ev.address);
+  publish(rep::makeGone(opts_.trustDomain, opts_.machine, ev.address, nextSeq(), endReasonName(ev.reason)));
+}
+
+void Replicator::publishRegistration(const std::string& address) {
+  const Registration* reg = registry_.find(address);
+  if (!reg) return;
+  publish(rep::makeSrv(opts_.trustDomain, opts_.machine, address, nextSeq(), reg->row.protocols,
+                       targetKindOf(reg->row), reg->row.whitelist, toHex(reg->row.identityHash)));
 }
 
 void Replicator::publish(rep::Record r) {
@@ -483,17 +479,16 @@ void Replicator::absorb(const rep::Record& r, const std::optional<rep::Record>& 
   if (r.objtype == rep::ObjType::kGone) remoteSrv_.erase(r.subject);
   if (!announce) return;
   if (r.objtype == rep::ObjType::kSrv && registry_.wantsRemote(Registry::kRemoteRegisters)) {
-    registry_.notifyRemote({{"event", "register"}, {"address", r.subject}, {"machine", r.zone},
-                            {"spiffe_id", "spiffe://" + opts_.trustDomain + "/" + [&] {
-                               std::string s = r.subject;
-                               std::replace(s.begin(), s.end(), '.', '/');
-                               return s;
-                             }()},
-                            {"ts", systemClock().nowMicros()}});
+    auto spiffe = identity::spiffeIdForAddress(opts_.trustDomain, r.subject);
+    registry_.notifyRemote(RegistryEvent{RegistryEvent::Kind::kRegister, r.subject, r.zone,
+                                         spiffe.isOk() ? *spiffe : std::string(), EndReason::kDeregister,
+                                         systemClock().nowMicros()});
   } else if (r.objtype == rep::ObjType::kGone && previous && previous->objtype == rep::ObjType::kSrv &&
              registry_.wantsRemote(Registry::kRemoteDeregisters)) {
-    registry_.notifyRemote({{"event", "deregister"}, {"address", r.subject}, {"machine", r.zone},
-                            {"reason", r.values[rep::kGoneReason]}, {"ts", systemClock().nowMicros()}});
+    // The record parser admits the four reasons only.
+    EndReason why = endReasonFromName(r.values[rep::kGoneReason]).value_or(EndReason::kDeregister);
+    registry_.notifyRemote(RegistryEvent{RegistryEvent::Kind::kDeregister, r.subject, r.zone, "", why,
+                                         systemClock().nowMicros()});
   }
 }
 
@@ -502,8 +497,8 @@ void Replicator::reap() {
     store_.deleteRecord(r.zone, r.subject, slotOf(r), [](Status) {});
     if (r.objtype == rep::ObjType::kSrv && r.zone != opts_.machine) {
       remoteSrv_.erase(r.subject);
-      registry_.notifyRemote({{"event", "deregister"}, {"address", r.subject}, {"machine", r.zone},
-                              {"reason", "expired"}, {"ts", systemClock().nowMicros()}});
+      registry_.notifyRemote(RegistryEvent{RegistryEvent::Kind::kDeregister, r.subject, r.zone, "",
+                                           EndReason::kExpired, systemClock().nowMicros()});
     }
   }
   (void)verifier_.reapExpired(now());
@@ -519,7 +514,7 @@ void Replicator::refreshOwn() {
       stale.push_back(r->subject);
     }
   }
-  for (const auto& address : stale) publishLocal({{"event", "register"}, {"address", address}});
+  for (const auto& address : stale) publishRegistration(address);
   auto* infra = records_.find(opts_.machine, opts_.machine, rep::ObjType::kInfra);
   if (infra && infra->validUntil - t < opts_.recordValiditySec / 2) {
     rep::Record fresh = rep::makeInfra(opts_.trustDomain, opts_.machine, nextSeq(), endpoint_, brokerValue());

@@ -50,7 +50,7 @@ void Replicator::rotateIdentity(const identity::SigningKey& key, const std::stri
     for (const rep::Record* r : records_.byZone(opts_.machine)) {
       if (r->objtype == rep::ObjType::kSrv) live.push_back(r->subject);
     }
-    for (const auto& address : live) publishLocal({{"event", "register"}, {"address", address}});
+    for (const auto& address : live) publishRegistration(address);
   } else if (transport_) {
     (void)transport_->setHello(hello());
   }

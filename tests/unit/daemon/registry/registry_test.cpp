@@ -136,7 +136,8 @@ BOOST_AUTO_TEST_CASE(process_exit_ends_the_registration_and_restart_drops_it) {
   BOOST_REQUIRE(env.registerNow(env.self(), req("dev.job.me.default")).isOk());
   std::vector<std::string> events;
   env.reg->addWatcher([&](const Registry::Event& ev) {
-    events.push_back(ev["event"].get<std::string>() + ":" + ev.value("reason", ""));
+    events.push_back(std::string(ev.isRegister() ? "register" : "deregister") + ":" +
+                     (ev.isRegister() ? "" : endReasonName(ev.reason)));
     env.loop.stop();
   });
   BOOST_REQUIRE(write(go[1], "g", 1) == 1);
@@ -159,7 +160,7 @@ BOOST_AUTO_TEST_CASE(watchers_get_only_the_events_of_their_interest) {
   Env env;
   std::vector<std::string> local, deregs, all;
   auto tag = [](const Registry::Event& ev) {
-    return ev["event"].get<std::string>() + (ev.contains("machine") ? "@remote" : "@local");
+    return std::string(ev.isRegister() ? "register" : "deregister") + (ev.local() ? "@local" : "@remote");
   };
   env.reg->addWatcher([&](const Registry::Event& ev) { local.push_back(tag(ev)); }, Registry::kLocalEvents);
   BOOST_TEST(!env.reg->wantsRemote(Registry::kRemoteRegisters));
@@ -175,15 +176,53 @@ BOOST_AUTO_TEST_CASE(watchers_get_only_the_events_of_their_interest) {
     env.reg->removeWatcher(a);
   });
   BOOST_TEST(env.reg->wantsRemote(Registry::kRemoteRegisters));
-  env.reg->notifyRemote({{"event", "register"}, {"address", "dev.a.b.default.n2"}, {"machine", "n2"}});
+  RegistryEvent remote;
+  remote.address = "dev.a.b.default.n2";
+  remote.machine = "n2";
+  env.reg->notifyRemote(remote);
   BOOST_TEST(!env.reg->wantsRemote(Registry::kRemoteRegisters));
-  env.reg->notifyRemote({{"event", "deregister"}, {"address", "dev.a.b.default.n2"}, {"machine", "n2"}});
+  remote.kind = RegistryEvent::Kind::kDeregister;
+  env.reg->notifyRemote(remote);
   BOOST_REQUIRE(env.registerNow(env.self(), req("dev.job.me.default")).isOk());
   BOOST_TEST(local == (std::vector<std::string>{"register@local"}));
   BOOST_TEST(deregs == (std::vector<std::string>{"deregister@remote", "register@local"}));
   BOOST_TEST(all == (std::vector<std::string>{"register@remote"}));
   env.reg->removeWatcher(d);
   BOOST_TEST(!env.reg->wantsRemote(Registry::kRemoteDeregisters));
+}
+
+// The contract replicate_wait_ms relies on: a watcher (the replicator) sees a
+// registration, typed and complete, before the caller's `done` runs.
+BOOST_AUTO_TEST_CASE(watchers_see_a_registration_before_its_caller_is_answered) {
+  Env env;
+  std::vector<std::string> order;
+  env.reg->addWatcher([&](const Registry::Event& ev) {
+    BOOST_TEST(ev.isRegister());
+    BOOST_TEST(ev.local());
+    BOOST_TEST(ev.address == "dev.web.w1.default.n1");
+    BOOST_TEST(ev.spiffeId == "spiffe://test.kith/dev/web/w1/default/n1");
+    BOOST_TEST(ev.ts > 0);
+    // What the watcher looks up is already active when it is told.
+    const Registration* r = env.reg->find(ev.address);
+    BOOST_TEST((r != nullptr && r->active));
+    order.push_back("watcher");
+  });
+  Status st = env.reg->registerWorkload(env.self(), req("dev.web.w1.default"), [&](Result<RegisterResult> res) {
+    BOOST_TEST(res.isOk());
+    order.push_back("done");
+    env.loop.stop();
+  });
+  BOOST_REQUIRE(st.isOk());
+  env.loop.run();
+  BOOST_TEST(order == (std::vector<std::string>{"watcher", "done"}));
+}
+
+BOOST_AUTO_TEST_CASE(end_reasons_have_the_socket_apis_names_both_ways) {
+  for (EndReason r : {EndReason::kExit, EndReason::kExpired, EndReason::kDeregister, EndReason::kReplaced}) {
+    BOOST_TEST((endReasonFromName(endReasonName(r)) == r));
+  }
+  BOOST_TEST(std::string(endReasonName(EndReason::kExpired)) == "expired");
+  BOOST_TEST(!endReasonFromName("crashed").has_value());
 }
 
 BOOST_AUTO_TEST_CASE(synchronous_validation_errors_never_call_back) {

@@ -28,10 +28,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "kith/common/status.h"
 #include "kith/daemon/loop/loop.h"
+#include "kith/daemon/registry/registry_event.h"
 #include "kith/daemon/store/store.h"
 #include "kith/policy/address.h"
 #include "kith/policy/pattern.h"
@@ -92,7 +91,7 @@ class Registry {
     int64_t maxTtlMs = 3600000;
     size_t maxEndedTokens = 65536;  // remembered to tell TIMEOUT from INVALID_SOURCE
   };
-  using Event = nlohmann::json;
+  using Event = RegistryEvent;
   using WatchFn = std::function<void(const Event&)>;
 
   Registry(Loop& loop, Store& store, Options options);
@@ -107,6 +106,10 @@ class Registry {
 
   // Validates synchronously: a non-ok Status means `done` is never called. On
   // ok, `done` runs exactly once: with the result once durable, or an error.
+  // ORDER: watchers get the `register` event before `done` runs, so whatever
+  // a watcher does with it (the replicator publishes the srv record) has
+  // happened when the caller's reply is built — `replicate_wait_ms` waits for
+  // acknowledgements of a record that is already out.
   Status registerWorkload(const Caller& caller, RegisterRequest req,
                           std::function<void(Result<RegisterResult>)> done);
   // Resolves a token presented by `uid`: INVALID_SOURCE (unknown or ended),
@@ -150,9 +153,8 @@ class Registry {
   // or kRemoteDeregisters): the replicator asks before it builds one.
   bool wantsRemote(Interest kind) const;
   // Tells watchers about a registration change on another machine (the
-  // replicator calls it); events carry "machine" and "event" register or
-  // deregister.
-  void notifyRemote(Event ev) { emit(std::move(ev)); }
+  // replicator calls it); `ev.machine` names it.
+  void notifyRemote(const Event& ev) { emit(ev); }
 
   struct Stats {
     uint64_t registered = 0, ended = 0, expired = 0, exited = 0;
@@ -165,8 +167,6 @@ class Registry {
 
  private:
   friend class ProcessWatch;
-  enum class EndReason { kExit, kExpired, kDeregister, kReplaced };
-  static const char* reasonName(EndReason r);
 
   std::string tokenKey(const Bytes& tokenHash) const;
   void end(const std::string& address, EndReason why, std::function<void(Status)> done);
@@ -175,7 +175,7 @@ class Registry {
   void onLeaseTimer();
   void setDeadline(Registration& r, uint64_t deadline);
   void clearDeadline(Registration& r);
-  void emit(Event ev);
+  void emit(const Event& ev);
   std::shared_ptr<ProcessWatch> watchFor(pid_t pid, uint64_t startTime, Status* err);
   Bytes identityHash(const WorkloadRow& row, std::string_view scope) const;
 

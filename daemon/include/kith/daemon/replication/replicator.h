@@ -124,6 +124,8 @@ class Replicator : public RemoteDirectory, public MachineDirectory {
   uint64_t nextSeq();
   int64_t now() const;
   void publishLocal(const Registry::Event& ev);
+  // Signs and sends a fresh srv record of a registration held here.
+  void publishRegistration(const std::string& address);
   void publish(replication::Record r);
   // Queues the record's write; `afterCommit` runs once it committed (or
   // failed). False (nothing queued, afterCommit never runs) for a seq SQLite

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "kith/common/clock.h"
 #include "kith/common/log.h"
 #include "kith/daemon/config/state_dir.h"
 
@@ -104,7 +105,7 @@ Status Daemon::start() {
   }
   if (tunnelListener) {
     if (!replicator_) return Status::config("[broker] listen needs [replication] (where machines take tunnels)");
-    auto t = TunnelBroker::create(loop_, TunnelDeps{*registry_, *ends_, *authorizer_, *replicator_, *replicator_},
+    auto t = TunnelBroker::create(loop_, TunnelDeps{*registry_, *ends_, *authorizer_, *replicator_, *replicator_, systemClock()},
                                   std::move(*tunnelListener), *opts_.tunnels);
     if (!t.isOk()) return t.status();
     tunnels_ = std::move(t).value();

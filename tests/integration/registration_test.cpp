@@ -121,24 +121,16 @@ BOOST_AUTO_TEST_CASE(lease_without_connection_or_heartbeat_expires_then_token_ti
                     .isOk());
   std::string token = w.token();
   auto c = client();
-  // Heartbeats keep it alive past its TTL.
-  for (int i = 0; i < 3; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    BOOST_TEST(errorCode(c.request({{"op", "heartbeat"}, {"token", token}})->json) == "OK");
-  }
+  // A heartbeat from another connection of the same uid refreshes it (how
+  // long a lease lives, with and without heartbeats, is the registry's unit
+  // tests' business, on an injected clock).
+  BOOST_TEST(errorCode(c.request({{"op", "heartbeat"}, {"token", token}})->json) == "OK");
   BOOST_TEST(!workload(w.address()).is_null());
   // Then it lapses.
   BOOST_TEST(waitFor([&] { return workload(w.address()).is_null(); }, 3000));
   BOOST_TEST(errorCode(c.request({{"op", "heartbeat"}, {"token", token}})->json) == "TIMEOUT");
   BOOST_TEST(errorCode(c.request({{"op", "connect"}, {"token", token}, {"destination", "dev.*.*.*.*"}})->json) ==
              "TIMEOUT");
-}
-
-BOOST_AUTO_TEST_CASE(lease_lives_while_the_connection_stays_open) {
-  auto c = client();
-  auto r = reg(c, {{"name", "dev.job.conn.default"}, {"ttl_ms", 1000}});
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  BOOST_TEST(!workload(r["address"]).is_null());
 }
 
 BOOST_AUTO_TEST_CASE(deregister_ends_it_and_the_token_is_then_invalid_source) {

@@ -46,7 +46,7 @@ void AdminOps::handle(ApiConnection& c, const std::string& op, const json& req, 
 
 void AdminOps::opWorkloads(ApiConnection&, const json&, Reply r) {
   json list = json::array();
-  uint64_t now = d_.loop.nowMs();
+  uint64_t now = d_.registry.nowMs();  // leases are measured on the registry's clock
   for (const auto* reg : d_.registry.all()) {
     const auto& w = reg->row;
     json e = {{"address", w.address},         {"spiffe_id", w.spiffeId},

@@ -91,9 +91,9 @@ class LocalBroker::PathRelay : public DeferredDeletable {
 };
 
 LocalBroker::LocalBroker(Loop& loop, Registry& registry, ServerEnds& ends, StreamAuthorizer& authorizer,
-                         const RemoteDirectory* remote, RemoteOpener* opener, Options opts)
+                         const RemoteDirectory* remote, RemoteOpener* opener, Options opts, const Clock& clock)
     : loop_(loop), registry_(registry), ends_(ends), authorizer_(authorizer), remote_(remote), opener_(opener),
-      opts_(std::move(opts)) {}
+      opts_(std::move(opts)), clock_(clock) {}
 
 LocalBroker::~LocalBroker() { closeAll(); }
 
@@ -177,7 +177,7 @@ void LocalBroker::tryLocal(std::shared_ptr<Attempt> a, const Candidate& c) {
       return tryNext(a);
     }
     StreamInfo info{id, a->origin.address, dst->row.address, a->req.proto, dst->targetPort(),
-                    systemClock().nowMicros()};
+                    clock_.nowMicros()};
     ConnectResult result;
     result.destination = dst->row.address;
     result.spiffeId = dst->row.spiffeId;

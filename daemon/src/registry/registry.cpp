@@ -80,10 +80,11 @@ std::optional<uint16_t> Registration::targetPort() const {
   return t->port;
 }
 
-Registry::Registry(Loop& loop, Store& store, Options options)
+Registry::Registry(Loop& loop, Store& store, Options options, const Clock& clock)
     : loop_(loop),
       store_(store),
       opts_(std::move(options)),
+      clock_(clock),
       bootId_(api::bootId()),
       leaseTimer_(loop),
       livenessTimer_(loop) {
@@ -194,7 +195,7 @@ Status Registry::restore() {
     auto r = std::make_unique<Registration>(Registration{std::move(row), *addr, std::move(wl), watch});
     r->active = true;
     byToken_[tokenKey(r->row.tokenHash)] = r->row.address;
-    setDeadline(*r, loop_.nowMs() + static_cast<uint64_t>(r->row.ttlMs));
+    setDeadline(*r, nowMs() + static_cast<uint64_t>(r->row.ttlMs));
     byAddress_[r->row.address] = std::move(r);
     ++kept;
   }
@@ -275,13 +276,13 @@ Status Registry::registerWorkload(const Caller& caller, RegisterRequest req,
   row.proxyProtocol = req.proxyProtocol;
   row.protocols = std::move(req.protocols);
   row.ttlMs = ttl;
-  row.registeredAt = systemClock().nowMicros();
+  row.registeredAt = clock_.nowMicros();
   row.seq = ++seq_;
   row.identityHash = identityHash(row, addr->scope());
 
   auto r = std::make_unique<Registration>(Registration{row, *addr, std::move(wl), watch});
   r->connId = caller.connId;
-  if (r->connId == 0) setDeadline(*r, loop_.nowMs() + static_cast<uint64_t>(ttl));
+  if (r->connId == 0) setDeadline(*r, nowMs() + static_cast<uint64_t>(ttl));
   std::string tk = tokenKey(row.tokenHash);
   byToken_[tk] = address;
   byAddress_[address] = std::move(r);
@@ -311,7 +312,7 @@ Status Registry::registerWorkload(const Caller& caller, RegisterRequest req,
     log::info(kMod, "registered", {{"address", address}, {"pid", reg.row.pid}, {"uid", reg.row.uid},
                                    {"exe", reg.row.exe}, {"spiffe_id", reg.row.spiffeId}});
     emit(RegistryEvent{RegistryEvent::Kind::kRegister, address, "", reg.row.spiffeId, EndReason::kDeregister,
-                       systemClock().nowMicros()});
+                       clock_.nowMicros()});
     done(std::move(result));
   });
   return Status::ok();
@@ -341,7 +342,7 @@ Result<int64_t> Registry::heartbeat(const std::string& token, uid_t uid) {
   auto r = authenticate(token, uid);
   if (!r.isOk()) return r.status();
   Registration& reg = **r;
-  if (reg.connId == 0) setDeadline(reg, loop_.nowMs() + static_cast<uint64_t>(reg.row.ttlMs));
+  if (reg.connId == 0) setDeadline(reg, nowMs() + static_cast<uint64_t>(reg.row.ttlMs));
   return reg.row.ttlMs;
 }
 
@@ -385,7 +386,7 @@ void Registry::end(const std::string& address, EndReason why, std::function<void
   }
   if (r->active) {
     log::info(kMod, "deregistered", {{"address", address}, {"reason", endReasonName(why)}});
-    emit(RegistryEvent{RegistryEvent::Kind::kDeregister, address, "", "", why, systemClock().nowMicros()});
+    emit(RegistryEvent{RegistryEvent::Kind::kDeregister, address, "", "", why, clock_.nowMicros()});
   }
   // r (and possibly the last reference to its ProcessWatch) dies here; a watch
   // whose own callback is running is kept alive by onProcessExit.
@@ -427,14 +428,13 @@ void Registry::armLeaseTimer() {
     leaseTimer_.stop();
     return;
   }
-  uint64_t now = loop_.nowMs();
+  uint64_t now = nowMs();
   uint64_t first = deadlines_.begin()->first;
-  leaseTimer_.start(first > now ? first - now : 0, 0, [this] { onLeaseTimer(); });
+  leaseTimer_.start(first > now ? first - now : 0, 0, [this] { expireLeases(); });
 }
 
-void Registry::onLeaseTimer() {
-  uv_update_time(loop_.raw());
-  uint64_t now = loop_.nowMs();
+void Registry::expireLeases() {
+  uint64_t now = nowMs();
   std::vector<std::string> expired;
   for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= now; ++it) {
     expired.push_back(it->second);
@@ -475,7 +475,7 @@ std::vector<const Registration*> Registry::all() const {
 
 void Registry::connectionClosed(uint64_t connId) {
   if (connId == 0) return;
-  uint64_t now = loop_.nowMs();
+  uint64_t now = nowMs();
   for (auto& [addr, r] : byAddress_) {
     if (r->listenerConnId == connId) r->listenerConnId = 0;
     if (r->connId == connId) {

@@ -284,7 +284,7 @@ void TunnelBroker::startOpen(PeerLink& link, PendingOpen p) {
     }
     ++stats_.opened;
     info.stream = *sid;
-    info.openedAt = systemClock().nowMicros();
+    info.openedAt = deps_.clock.nowMicros();
     streams_[{linkId, *sid}] = info;
     uint32_t stream = *sid;
     Attach attach = [this, linkId, stream](UniqueFd fd) {
@@ -412,7 +412,7 @@ void TunnelBroker::openRequested(PeerLink& link, uint32_t stream, OpenPayload op
                        ++stats_.refusedHere;
                        return l->refuse(stream, st);
                      }
-                     info.openedAt = systemClock().nowMicros();
+                     info.openedAt = deps_.clock.nowMicros();
                      if (l->accept(stream, std::move(fd))) {
                        ++stats_.acceptedHere;
                        streams_[{linkId, stream}] = info;

@@ -3,7 +3,8 @@
 // tests. Destruction closes the registry and the store, delivers what the
 // store posted while closing, checks that the loop closes clean (no leaked
 // handle) and removes the directory. Objects built on the registry belong to
-// the derived fixture, whose members are destroyed first.
+// the derived fixture, whose members are destroyed first. The registry reads
+// time from `clock`, a FakeClock that moves only when a test says so.
 #pragma once
 
 #include <sodium.h>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "kith/common/clock.h"
 #include "kith/daemon/loop/loop.h"
 #include "kith/daemon/registry/registry.h"
 #include "kith/daemon/store/store.h"
@@ -25,6 +27,7 @@ struct RegistryEnv {
   Loop loop;
   std::unique_ptr<Store> store;
   std::unique_ptr<Registry> reg;
+  FakeClock clock;
 
   explicit RegistryEnv(const char* tag = "registry") {
     BOOST_REQUIRE(sodium_init() >= 0);
@@ -41,7 +44,7 @@ struct RegistryEnv {
     o.machine = "n1";
     o.trustDomain = "test.kith";
     o.machineIdentity = "node-key";
-    reg = std::make_unique<Registry>(loop, *store, o);
+    reg = std::make_unique<Registry>(loop, *store, o, clock);
     BOOST_REQUIRE(reg->restore().isOk());
   }
   void closeAll() {

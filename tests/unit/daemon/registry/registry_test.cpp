@@ -106,14 +106,36 @@ BOOST_AUTO_TEST_CASE(a_lease_without_connection_lapses_after_its_ttl) {
   auto r = env.registerNow(env.self(7), req("dev.job.j1.default", 1000));
   BOOST_REQUIRE(r.isOk());
   env.reg->connectionClosed(7);
-  env.runFor(600);
+  env.clock.advanceMillis(600);
+  env.reg->expireLeases();
   BOOST_TEST(env.reg->heartbeat(r->token, getuid()).isOk());  // extends to +1000
-  env.runFor(600);
+  env.clock.advanceMillis(600);
+  env.reg->expireLeases();
   BOOST_TEST(env.reg->find("dev.job.j1.default.n1") != nullptr);
-  env.runFor(700);
+  env.clock.advanceMillis(399);
+  env.reg->expireLeases();
+  BOOST_TEST(env.reg->find("dev.job.j1.default.n1") != nullptr);
+  env.clock.advanceMillis(1);
+  env.reg->expireLeases();
   BOOST_TEST(env.reg->find("dev.job.j1.default.n1") == nullptr);
   BOOST_TEST((env.reg->heartbeat(r->token, getuid()).status().code() == Code::kTimeout));
   BOOST_TEST(env.reg->stats().expired == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_lease_lives_while_its_connection_stays_open_and_counts_from_its_close) {
+  Env env;
+  auto r = env.registerNow(env.self(7), req("dev.job.j2.default", 1000));
+  BOOST_REQUIRE(r.isOk());
+  env.clock.advanceMillis(60'000);  // a minute, connection open: no deadline at all
+  env.reg->expireLeases();
+  BOOST_TEST(env.reg->find("dev.job.j2.default.n1") != nullptr);
+  env.reg->connectionClosed(7);  // the TTL counts from here, not from the registration
+  env.clock.advanceMillis(999);
+  env.reg->expireLeases();
+  BOOST_TEST(env.reg->find("dev.job.j2.default.n1") != nullptr);
+  env.clock.advanceMillis(1);
+  env.reg->expireLeases();
+  BOOST_TEST(env.reg->find("dev.job.j2.default.n1") == nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(process_exit_ends_the_registration_and_restart_drops_it) {

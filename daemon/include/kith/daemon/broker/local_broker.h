@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "kith/common/clock.h"
 #include "kith/common/status.h"
 #include "kith/common/unique_fd.h"
 #include "kith/daemon/broker/pump.h"
@@ -115,7 +116,8 @@ class LocalBroker {
 
   // `remote` and `opener` may be null: no replication, or no tunnels.
   LocalBroker(Loop& loop, Registry& registry, ServerEnds& ends, StreamAuthorizer& authorizer,
-              const RemoteDirectory* remote, RemoteOpener* opener, Options opts);
+              const RemoteDirectory* remote, RemoteOpener* opener, Options opts,
+              const Clock& clock = systemClock());
   ~LocalBroker();
 
   // A stream from the workload `src` (registered by `uid`) to the request's
@@ -161,6 +163,7 @@ class LocalBroker {
   const RemoteDirectory* remote_;
   RemoteOpener* opener_;
   Options opts_;
+  const Clock& clock_;
   Stats stats_;
   uint64_t rr_ = 0;
   uint64_t nextStream_ = 1;

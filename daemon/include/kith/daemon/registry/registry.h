@@ -11,6 +11,11 @@
 // Tokens are 256 random bits handed to the client once; only their BLAKE2b hash
 // is kept (and stored). A token is bound to the uid that registered.
 //
+// Time: leases are measured on the injected Clock's monotonic milliseconds
+// (the lease timer wakes the loop near the earliest deadline and then asks
+// the Clock), so a test moves a FakeClock and calls expireLeases() instead of
+// sleeping.
+//
 // Threading: loop thread only. Ownership: the Registry owns Registrations and
 // the per-process watches; it borrows the Loop, Store and Clock.
 #pragma once
@@ -28,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kith/common/clock.h"
 #include "kith/common/status.h"
 #include "kith/daemon/loop/loop.h"
 #include "kith/daemon/registry/registry_event.h"
@@ -94,7 +100,7 @@ class Registry {
   using Event = RegistryEvent;
   using WatchFn = std::function<void(const Event&)>;
 
-  Registry(Loop& loop, Store& store, Options options);
+  Registry(Loop& loop, Store& store, Options options, const Clock& clock = systemClock());
   ~Registry();
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
@@ -125,6 +131,12 @@ class Registry {
   std::vector<const Registration*> match(const policy::Pattern& p) const;
   std::vector<const Registration*> all() const;
   size_t size() const { return byAddress_.size(); }
+
+  // Ends every lease whose deadline has passed by the Clock (the lease timer
+  // calls this; so may a test that moved a FakeClock).
+  void expireLeases();
+  // The Clock's monotonic milliseconds, the time leases are measured in.
+  uint64_t nowMs() const { return static_cast<uint64_t>(clock_.monotonicMillis()); }
 
   // An API connection closed: its registrations start their TTL countdown and
   // lose their listener.
@@ -172,7 +184,6 @@ class Registry {
   void end(const std::string& address, EndReason why, std::function<void(Status)> done);
   void onProcessExit(ProcessWatch* w);
   void armLeaseTimer();
-  void onLeaseTimer();
   void setDeadline(Registration& r, uint64_t deadline);
   void clearDeadline(Registration& r);
   void emit(const Event& ev);
@@ -182,6 +193,7 @@ class Registry {
   Loop& loop_;
   Store& store_;
   Options opts_;
+  const Clock& clock_;
   std::string bootId_;
   std::map<std::string, std::unique_ptr<Registration>> byAddress_;
   std::unordered_map<std::string, std::string> byToken_;  // token hash (raw) -> address

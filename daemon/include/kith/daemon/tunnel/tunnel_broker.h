@@ -34,6 +34,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kith/common/clock.h"
 #include "kith/common/status.h"
 #include "kith/daemon/broker/local_broker.h"
 #include "kith/daemon/loop/loop.h"
@@ -64,6 +65,7 @@ struct TunnelDeps {
   StreamAuthorizer& authorizer;
   MachineDirectory& machines;
   const RemoteDirectory& remote;  // an outbound stream's destination, re-checked on policy swaps
+  const Clock& clock;             // OPEN deadlines, redial backoff, stream ages
 };
 
 struct TunnelOptions {
@@ -150,7 +152,7 @@ class TunnelBroker : public RemoteOpener, public PeerLink::Owner {
   void sweep();
   PeerLink* findLink(uint64_t id);
   void unreachable(const std::string& machine, const std::string& why);
-  int64_t nowMs() const { return static_cast<int64_t>(loop_.nowMs()); }
+  int64_t nowMs() const { return deps_.clock.monotonicMillis(); }
 
   Loop& loop_;
   TunnelDeps deps_;

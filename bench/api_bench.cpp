@@ -39,6 +39,7 @@
 #include "echo_servers.h"
 #include "kithd_process.h"
 #include "register_load.h"
+#include "kith/common/json.h"
 
 using namespace kith;
 using namespace kith::bench;
@@ -234,7 +235,7 @@ std::vector<double> sequential(ApiClient& c, int64_t count, int budgetMs,
       break;
     }
     if (!m->json.value("ok", false)) {
-      *error = m->json.dump().substr(0, 300);
+      *error = dumpJson(m->json).substr(0, 300);
       break;
     }
     us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
@@ -363,7 +364,7 @@ Status startKithPair(const std::string& socket, KithPair* p) {
   p->client = std::make_unique<ApiClient>(std::move(client).value());
   auto reg = p->client->request({{"op", "register"}, {"name", "bench.cli.c1.default"}});
   if (!reg.isOk()) return reg.status();
-  if (!reg->json.value("ok", false)) return Status::internal("client register: " + reg->json.dump());
+  if (!reg->json.value("ok", false)) return Status::internal("client register: " + dumpJson(reg->json));
   p->token = reg->json.value("token", "");
   return Status::ok();
 }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "kith/common/json.h"
 #include "kith/socket-api/fd_passing.h"
 #include "kith/socket-api/protocol.h"
 
@@ -87,7 +88,7 @@ bool ApiClient::nextLine(std::string* line) {
 
 Result<Message> ApiClient::parse(const std::string& line) {
   Message m;
-  m.json = nlohmann::json::parse(line, nullptr, false);
+  m.json = kith::parseJson(line);
   if (m.json.is_discarded() || !m.json.is_object()) {
     return Status::internal("reply is not a JSON object: " + line.substr(0, 200));
   }
@@ -148,7 +149,7 @@ std::string registerLine(int64_t id, std::string_view name) {
 }
 
 std::string errorCodeOf(std::string_view line) {
-  auto j = nlohmann::json::parse(line, nullptr, false);
+  auto j = kith::parseJson(line);
   if (j.is_discarded() || !j.is_object()) return "?";
   if (j.value("ok", false)) return "OK";
   const auto& e = j["error"];

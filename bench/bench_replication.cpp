@@ -31,6 +31,7 @@
 #include "api_client.h"
 #include "kithd_process.h"
 #include "register_load.h"
+#include "kith/common/json.h"
 
 using namespace kith;
 using namespace kith::bench;
@@ -196,7 +197,7 @@ int latencyPhase(int daemons, int regs) {
       }, 60000)) {
     std::printf("register-to-visible: the %d daemons did not all see each other within 60 s:", daemons);
     for (auto& n : names) std::printf(" %s sees %zu up;", n.c_str(), mesh.upPeers(n));
-    std::printf("\n%s\n", mesh.admin(names[0]).dump().c_str());
+    std::printf("\n%s\n", dumpJson(mesh.admin(names[0])).c_str());
     return 1;
   }
   std::vector<ApiClient> watchers;
@@ -313,8 +314,8 @@ int catchUpPhase(int64_t total) {
                 r.contains("transport") && r["transport"].is_object() ? r["transport"].value("unverified_dropped", 0ull) : 0ull);
   }
   if (std::getenv("KITH_BENCH_DEBUG")) {
-    std::fprintf(stderr, "fresh: %s\nsrc: %s\n", mesh.adminReq("fresh", {{"op", "status"}})["replication"].dump().c_str(),
-                 mesh.adminReq("src", {{"op", "status"}})["replication"].dump().c_str());
+    std::fprintf(stderr, "fresh: %s\nsrc: %s\n", dumpJson(mesh.adminReq("fresh", {{"op", "status"}})["replication"]).c_str(),
+                 dumpJson(mesh.adminReq("src", {{"op", "status"}})["replication"]).c_str());
   }
   std::printf("%-44s %8.0f /s   (%lld registrations on the source)\n", "source: durable registrations", load.perSecond(),
               static_cast<long long>(load.acked));

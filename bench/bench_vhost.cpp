@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "api_client.h"
+#include "kith/common/json.h"
 #include "kith/identity/host_cert.h"
 #include "kith/identity/host_id.h"
 #include "kith/identity/keys.h"
@@ -209,8 +210,8 @@ double handshakesPerSecond(uint16_t port, const std::vector<std::string>& names,
 json admin(ApiClient& a, json req) {
   auto r = a.request(std::move(req), 30000);
   if (!r.isOk() || !r->json.value("ok", false)) {
-    std::fprintf(stderr, "bench_vhost: %s failed: %s\n", req.dump().c_str(),
-                 r.isOk() ? r->json.dump().c_str() : r.status().message().c_str());
+    std::fprintf(stderr, "bench_vhost: %s failed: %s\n", kith::dumpJson(req).c_str(),
+                 r.isOk() ? kith::dumpJson(r->json).c_str() : r.status().message().c_str());
     std::exit(1);
   }
   return r->json;

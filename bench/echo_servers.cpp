@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include "kith/common/json.h"
 
 namespace kith::bench {
 namespace {
@@ -111,11 +112,11 @@ Result<std::unique_ptr<KithEchoServer>> KithEchoServer::start(const std::string&
   std::unique_ptr<KithEchoServer> s(new KithEchoServer(std::move(api).value()));
   auto reg = s->api_.request({{"op", "register"}, {"name", name}, {"whitelist", {whitelist}}});
   if (!reg.isOk()) return reg.status();
-  if (!reg->json.value("ok", false)) return Status::internal("register " + name + ": " + reg->json.dump());
+  if (!reg->json.value("ok", false)) return Status::internal("register " + name + ": " + kith::dumpJson(reg->json));
   s->address_ = reg->json.value("address", "");
   auto lis = s->api_.request({{"op", "listen"}, {"token", reg->json["token"]}});
   if (!lis.isOk()) return lis.status();
-  if (!lis->json.value("ok", false)) return Status::internal("listen: " + lis->json.dump());
+  if (!lis->json.value("ok", false)) return Status::internal("listen: " + kith::dumpJson(lis->json));
   s->thread_ = std::thread([p = s.get()] { p->run(); });
   return s;
 }
@@ -144,7 +145,7 @@ void KithEchoServer::run() {
 Status kithEchoOnce(ApiClient& api, const std::string& token, const std::string& destination) {
   auto r = api.request({{"op", "connect"}, {"token", token}, {"destination", destination}}, 5000);
   if (!r.isOk()) return r.status();
-  if (!r->json.value("ok", false)) return Status::internal("connect: " + r->json.dump());
+  if (!r->json.value("ok", false)) return Status::internal("connect: " + kith::dumpJson(r->json));
   if (!r->fd) return Status::internal("connect reply carried no descriptor");
   return pingByte(r->fd.get());
 }

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "kith/common/json.h"
 #include "kith/socket-api/line_buffer.h"
 #include "kith/socket-api/protocol.h"
 
@@ -35,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!(*req)["op"].is_string()) std::abort();
       nlohmann::json id = req->contains("id") ? (*req)["id"] : nlohmann::json(nullptr);
       std::string line = api::toLine(api::okReply(id));
-      auto back = nlohmann::json::parse(line, nullptr, false);
+      auto back = parseJson(line);
       if (back.is_discarded() || back["id"] != id) std::abort();
     }
   }

@@ -37,10 +37,31 @@ $$(LIB)/libkith_$(1).a: $$($(1)_OBJS)
 ALL_OBJS += $$($(1)_OBJS)
 endef
 
-$(OBJ)/%.o: %.cpp
+include mk/pch.mk
+
+# Three compile rules, one per precompiled header (mk/pch.mk); make picks the
+# most specific pattern.
+$(OBJ)/tests/%.o: tests/%.cpp $(call PCH_GCH,test)
 	@mkdir -p $(@D)
 	@echo "  CXX $<"
-	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CXX) $(CPPFLAGS) $(TEST_OPTFLAGS) $(CXXFLAGS) $(call PCH_USE,test) -MMD -MP -c $< -o $@
+
+# Boost.Test's main: BOOST_TEST_MODULE must be defined before its first
+# inclusion of unit_test.hpp, which test.h would make earlier.
+$(OBJ)/tests/helpers/boost_main.o: tests/helpers/boost_main.cpp $(call PCH_GCH,core)
+	@mkdir -p $(@D)
+	@echo "  CXX $<"
+	$(Q)$(CXX) $(CPPFLAGS) $(TEST_OPTFLAGS) $(CXXFLAGS) $(call PCH_USE,core) -MMD -MP -c $< -o $@
+
+$(OBJ)/libclient/kithctl/%.o: libclient/kithctl/%.cpp $(call PCH_GCH,cli)
+	@mkdir -p $(@D)
+	@echo "  CXX $<"
+	$(Q)$(CXX) $(CPPFLAGS) $(OPTFLAGS) $(CXXFLAGS) $(call PCH_USE,cli) -MMD -MP -c $< -o $@
+
+$(OBJ)/%.o: %.cpp $(call PCH_GCH,core)
+	@mkdir -p $(@D)
+	@echo "  CXX $<"
+	$(Q)$(CXX) $(CPPFLAGS) $(OPTFLAGS) $(CXXFLAGS) $(call PCH_USE,core) -MMD -MP -c $< -o $@
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(@D)

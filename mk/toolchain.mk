@@ -3,7 +3,13 @@
 CXX ?= g++
 CC ?= gcc
 AR ?= ar
-CXXFLAGS ?= -O2 -g
+# Optimisation: what ships (the libraries, kithd, kithctl, kithcat, libkith)
+# is built with OPTFLAGS; the tests' own files with TEST_OPTFLAGS — they drive
+# real daemons and wait on them, and -Og compiles them in about 60 % of the
+# time of -O2 while keeping them debuggable. The code under test is the
+# shipped build either way.
+OPTFLAGS ?= -O2 -g
+TEST_OPTFLAGS ?= -Og -g
 CXXFLAGS += -std=c++20 -fPIC -Wall -Wextra -Wno-unused-parameter -pthread
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -fPIC -Wall -Wextra -pthread
@@ -11,7 +17,9 @@ LDFLAGS += -pthread
 
 ifeq ($(SANITIZE),1)
   SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-  CXXFLAGS += $(SAN_FLAGS) -O1
+  OPTFLAGS := -O1 -g
+  TEST_OPTFLAGS := -O1 -g
+  CXXFLAGS += $(SAN_FLAGS)
   CFLAGS += $(SAN_FLAGS) -O1
   LDFLAGS += $(SAN_FLAGS)
 endif

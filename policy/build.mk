@@ -6,5 +6,5 @@ $(eval $(call kith_library,policy,policy))
 $(BIN)/bench_policy: bench/policy_bench.cpp $(LIB)/libkith_policy.a $(LIB)/libkith_common.a
 	@mkdir -p $(@D)
 	@echo "  LD  $@"
-	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) $(LDFLAGS) -o $@ $< $(LIB)/libkith_policy.a $(LIB)/libkith_common.a
+	$(Q)$(CXX) $(CPPFLAGS) $(OPTFLAGS) $(CXXFLAGS) $(LDFLAGS) -o $@ $< $(LIB)/libkith_policy.a $(LIB)/libkith_common.a
 BENCH_TARGETS += $(BIN)/bench_policy

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "kith/common/clock.h"
+#include "kith/common/json.h"
 
 namespace kith::log {
 namespace {
@@ -79,7 +80,7 @@ void write(Level level, std::string_view mod, std::string_view msg, nlohmann::js
   }
   if (s.tap) s.tap(rec);
   std::string line = s.format == Format::kJson
-                         ? rec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                         ? dumpJson(rec)
                          : toText(rec);
   line.push_back('\n');
   if (s.sink) {
@@ -98,7 +99,7 @@ std::string toText(const nlohmann::json& rec) {
     if (k == "ts" || k == "level" || k == "mod" || k == "msg") continue;
     out += " " + k + "=" +
            (v.is_string() ? v.get<std::string>()
-                          : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                          : dumpJson(v));
   }
   return out;
 }

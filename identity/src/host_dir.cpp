@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "files.h"
+#include "kith/common/json.h"
 #include "kith/identity/host_cert.h"
 
 namespace kith::identity {
@@ -22,7 +23,7 @@ const SigningKey* HostDir::key(HostKeyRole role) const {
 }
 
 Status HostDir::saveChain() const {
-  return files::writeAtomic(dir_ + "/chain.json", chainToJson(chain_).dump(1) + "\n", 0644);
+  return files::writeAtomic(dir_ + "/chain.json", dumpJsonPretty(chainToJson(chain_), 1) + "\n", 0644);
 }
 
 Result<HostDir> HostDir::create(const std::string& dir, const std::string& hostname, int64_t now,
@@ -58,7 +59,7 @@ Result<HostDir> HostDir::create(const std::string& dir, const std::string& hostn
   KITH_RETURN_IF_ERROR(h.saveChain());
   nlohmann::json meta = {{"hostname", hostname}};
   if (primary) meta["primary"] = primary->toString();
-  KITH_RETURN_IF_ERROR(files::writeAtomic(dir + "/host.json", meta.dump() + "\n", 0644));
+  KITH_RETURN_IF_ERROR(files::writeAtomic(dir + "/host.json", dumpJson(meta) + "\n", 0644));
   return h;
 }
 
@@ -67,14 +68,14 @@ Result<HostDir> HostDir::load(const std::string& dir) {
   h.dir_ = dir;
   auto metaText = files::read(dir + "/host.json");
   if (!metaText) return metaText.status();
-  auto meta = nlohmann::json::parse(*metaText, nullptr, false);
+  auto meta = parseJson(*metaText);
   if (!meta.is_object() || !meta.contains("hostname") || !meta["hostname"].is_string()) {
     return Status::badRequest(dir + "/host.json: no hostname");
   }
   h.hostname_ = meta["hostname"].get<std::string>();
   auto chainText = files::read(dir + "/chain.json");
   if (!chainText) return chainText.status();
-  auto chainJson = nlohmann::json::parse(*chainText, nullptr, false);
+  auto chainJson = parseJson(*chainText);
   auto chain = chainFromJson(chainJson);
   if (!chain) return Status::badRequest(dir + "/chain.json: " + chain.status().message());
   auto r = replayHostchain(*chain);

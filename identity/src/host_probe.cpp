@@ -1,6 +1,7 @@
 #include "kith/identity/host_probe.h"
 
 #include "files.h"
+#include "kith/common/json.h"
 #include "kith/identity/cert.h"
 #include "kith/identity/host_cert.h"
 
@@ -105,7 +106,7 @@ Result<HostPins> HostPins::load(const std::string& path) {
   if (!files::exists(path)) return p;
   auto text = files::read(path);
   if (!text) return text.status();
-  auto j = nlohmann::json::parse(*text, nullptr, false);
+  auto j = parseJson(*text);
   if (!j.is_object()) return Status::badRequest(path + ": not a pins file");
   try {
     for (auto& [name, id] : j.at("names").items()) p.names_[name] = id.get<std::string>();
@@ -129,7 +130,7 @@ nlohmann::json HostPins::toJson() const {
 }
 
 Status HostPins::save(const std::string& path) const {
-  return files::writeAtomic(path, toJson().dump(1) + "\n", 0600);
+  return files::writeAtomic(path, dumpJsonPretty(toJson(), 1) + "\n", 0600);
 }
 
 Status HostPins::check(const ProbeAnswer& a, const HostState& state) const {

@@ -29,6 +29,7 @@
 #include "command.h"
 #include "kith/common/clock.h"
 #include "kith/common/encoding.h"
+#include "kith/common/json.h"
 #include "kith/common/unique_fd.h"
 #include "kith/identity/ca_dir.h"
 #include "kith/identity/cert.h"
@@ -75,9 +76,7 @@ std::string errorName(const Status& st) {
 int refusedWith(const Globals& g, const Status& st) {
   std::fprintf(stderr, "kithctl: %s: %s\n", errorName(st).c_str(), st.message().c_str());
   if (g.json) {
-    std::printf("%s\n", json({{"ok", false}, {"error", {{"code", errorName(st)}, {"message", st.message()}}}})
-                            .dump()
-                            .c_str());
+    std::printf("%s\n", dumpJson(json({{"ok", false}, {"error", {{"code", errorName(st)}, {"message", st.message()}}}})).c_str());
   }
   return kExitRefused;
 }
@@ -179,7 +178,7 @@ int init(const Globals& g, const Args& a) {
       {std::string(id::kTrustDomainFile), a.trustDomain},
   };
   if (g.json) {
-    std::printf("%s\n", json({{"ok", true},
+    std::printf("%s\n", dumpJson(json({{"ok", true},
                               {"dir", a.out},
                               {"trust_domain", a.trustDomain},
                               {"spiffe_id", info.uriSans.front()},
@@ -187,9 +186,7 @@ int init(const Globals& g, const Args& a) {
                               {"serial", info.serialHex},
                               {"not_before", info.notBefore},
                               {"not_after", info.notAfter},
-                              {"files", fileNames(files)}})
-                            .dump()
-                            .c_str());
+                              {"files", fileNames(files)}})).c_str());
     return kExitOk;
   }
   std::printf("created the CA of trust domain %s in %s\n", a.trustDomain.c_str(), a.out.c_str());
@@ -235,7 +232,7 @@ std::vector<std::pair<std::string, std::string>> nodeFiles(const NodeFacts& f, c
 int reportNode(const Globals& g, const std::string& verb, const std::string& machine, const std::string& dir,
                const NodeFacts& f, const std::vector<std::pair<std::string, std::string>>& files) {
   if (g.json) {
-    std::printf("%s\n", json({{"ok", true},
+    std::printf("%s\n", dumpJson(json({{"ok", true},
                               {"dir", dir},
                               {"machine", machine},
                               {"spiffe_id", f.spiffeId},
@@ -244,9 +241,7 @@ int reportNode(const Globals& g, const std::string& verb, const std::string& mac
                               {"not_before", f.cert.notBefore},
                               {"not_after", f.cert.notAfter},
                               {"deleg", join(dir, kDelegFile)},
-                              {"files", fileNames(files)}})
-                            .dump()
-                            .c_str());
+                              {"files", fileNames(files)}})).c_str());
     return kExitOk;
   }
   std::printf("%s the node identity of %s (%s) in %s\n", verb.c_str(), machine.c_str(), f.spiffeId.c_str(),
@@ -330,14 +325,12 @@ int csr(const Globals& g, const Args& a) {
   if (!w.isOk()) return refusedWith(g, w);
   std::string pub = toHex(key->publicKey().data(), key->publicKey().size());
   if (g.json) {
-    std::printf("%s\n", json({{"ok", true},
+    std::printf("%s\n", dumpJson(json({{"ok", true},
                               {"dir", a.out},
                               {"machine", a.machine},
                               {"node_key", pub},
                               {"key_reused", reused},
-                              {"csr", csrPath}})
-                            .dump()
-                            .c_str());
+                              {"csr", csrPath}})).c_str());
     return kExitOk;
   }
   std::printf("%s a node key and wrote a certificate request for %s in %s\n",

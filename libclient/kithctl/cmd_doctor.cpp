@@ -33,6 +33,7 @@
 
 #include "command.h"
 #include "kith/common/clock.h"
+#include "kith/common/json.h"
 #include "kith/common/unique_fd.h"
 #include "kith/identity/ca_dir.h"
 #include "kith/identity/cert.h"
@@ -98,7 +99,7 @@ class Report {
         if (!c.fix.empty()) j["fix"] = c.fix;
         out["checks"].push_back(std::move(j));
       }
-      std::printf("%s\n", out.dump().c_str());
+      std::printf("%s\n", dumpJson(out).c_str());
       return;
     }
     size_t w = 0;
@@ -146,12 +147,12 @@ std::optional<json> ask(const std::string& path, bool admin, const json& request
     // Client::open takes the api.sock path; openAdmin finds admin.sock beside it.
     kith::Client c = admin ? kith::Client::openAdmin(path) : kith::Client::open(path);
     c.setTimeout(kReplyTimeoutMs);
-    kith::Reply r = c.request(request.dump());
+    kith::Reply r = c.request(dumpJson(request));
     if (r.status != KITH_OK) {
       *why = r.code + ": " + r.message;
       return std::nullopt;
     }
-    auto j = json::parse(r.json, nullptr, /*allow_exceptions=*/false);
+    auto j = parseJson(r.json);
     if (!j.is_object()) {
       *why = "malformed reply";
       return std::nullopt;
@@ -521,7 +522,7 @@ void checkPeers(Report& rep, const Sockets& s) {
     }
     return;
   }
-  rep.add(Outcome::kOk, "peers", p.dump());
+  rep.add(Outcome::kOk, "peers", dumpJson(p));
 }
 
 // What the daemon's own health monitor says needs a human (kithd(8), HEALTH).

@@ -5,6 +5,7 @@
 #include "command.h"
 #include "format.h"
 #include "kith/common/clock.h"
+#include "kith/common/json.h"
 #include "kith/common/log.h"
 #include "session.h"
 
@@ -18,7 +19,7 @@ struct EventsOptions {
 
 void print(const nlohmann::json& record, bool json) {
   if (!record.is_object()) return;
-  std::string line = json ? record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+  std::string line = json ? dumpJson(record)
                           : log::toText(record);
   std::printf("%s\n", line.c_str());
 }
@@ -48,7 +49,7 @@ int run(const Globals& g, const EventsOptions& o) {
       std::optional<kith::Event> ev = c.nextEvent(-1);
       if (!ev) continue;
       if (ev->type != "log") continue;
-      auto j = nlohmann::json::parse(ev->json, nullptr, /*allow_exceptions=*/false);
+      auto j = parseJson(ev->json);
       if (!j.is_object() || !j.contains("record")) continue;
       print(j["record"], g.json);
       std::fflush(stdout);

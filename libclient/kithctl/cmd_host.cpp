@@ -33,6 +33,7 @@
 #include <memory>
 
 #include "command.h"
+#include "kith/common/json.h"
 #include "kith/common/unique_fd.h"
 #include "kith/identity/host_probe.h"
 #include "kith/identity/keys.h"
@@ -111,7 +112,7 @@ std::optional<TlsAnswer> tlsRequest(const std::string& at, const std::string& sn
     if (count >= 1) out.leaf = grab(0);
     if (count >= 2) out.ca = grab(1);
   }
-  std::string line = req.dump() + "\n";
+  std::string line = dumpJson(req) + "\n";
   wolfSSL_write(ssl.get(), line.data(), static_cast<int>(line.size()));
   std::string in;
   char buf[16384];
@@ -121,7 +122,7 @@ std::optional<TlsAnswer> tlsRequest(const std::string& at, const std::string& sn
     in.append(buf, static_cast<size_t>(n));
   }
   wolfSSL_shutdown(ssl.get());
-  out.reply = json::parse(in.substr(0, in.find('\n')), nullptr, false);
+  out.reply = parseJson(in.substr(0, in.find('\n')));
   if (out.reply.is_discarded()) {
     complain("BAD_REQUEST: the probe server's answer is not JSON");
     return std::nullopt;
@@ -212,7 +213,7 @@ int probe(const Globals& g, const ProbeArgs& a) {
     }
   }
   if (g.json) {
-    std::printf("%s\n", answer->reply.dump().c_str());
+    std::printf("%s\n", dumpJson(answer->reply).c_str());
     return kExitOk;
   }
   std::printf("host      %s\nhost id   %s\nseqno     %llu\n", parsed->hostname.c_str(),
@@ -236,7 +237,7 @@ int beacon(const Globals& g, const std::string& id, const std::string& atArg) {
     complain(cell(r["error"], "code") + ": " + cell(r["error"], "message"));
     return kExitRefused;
   }
-  if (g.json) std::printf("%s\n", r.dump().c_str());
+  if (g.json) std::printf("%s\n", dumpJson(r).c_str());
   else std::printf("%s:%s\n", cell(r, "hostname").c_str(), cell(r, "port").c_str());
   return kExitOk;
 }
@@ -270,7 +271,7 @@ int issueClient(const Globals& g, const std::string& name, const std::string& us
     }
   }
   if (g.json) {
-    std::printf("%s\n", json({{"identity", r["identity"]}, {"host_id", r["host_id"]}, {"dir", out}}).dump().c_str());
+    std::printf("%s\n", dumpJson(json({{"identity", r["identity"]}, {"host_id", r["host_id"]}, {"dir", out}})).c_str());
   } else {
     std::printf("identity  %s\nwritten   %s/client.crt, %s/client.key (0600), %s/ca.crt\n",
                 cell(r, "identity").c_str(), out.c_str(), out.c_str(), out.c_str());

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "kith/common/json.h"
 #include "kith/policy/policy_file.h"
 #include "session.h"
 
@@ -72,7 +73,7 @@ int test(const Globals& g, const Args& a) {
   auto p = policy::loadPolicyFile(a.file);
   if (!p.isOk()) {
     if (g.json) {
-      std::printf("%s\n", nlohmann::json({{"ok", false}, {"file", a.file}, {"error", p.status().message()}}).dump().c_str());
+      std::printf("%s\n", dumpJson(nlohmann::json({{"ok", false}, {"file", a.file}, {"error", p.status().message()}})).c_str());
     } else {
       std::fprintf(stderr, "kithctl: policy rejected:\n%s\n", p.status().message().c_str());
     }
@@ -80,11 +81,9 @@ int test(const Globals& g, const Args& a) {
   }
   const auto& pol = **p;
   if (g.json) {
-    std::printf("%s\n", nlohmann::json({{"ok", true}, {"file", a.file}, {"rules", pol.rules().size()},
+    std::printf("%s\n", dumpJson(nlohmann::json({{"ok", true}, {"file", a.file}, {"rules", pol.rules().size()},
                                         {"tests", pol.tests().size()}, {"audit", pol.audit()},
-                                        {"warnings", pol.warnings()}})
-                            .dump()
-                            .c_str());
+                                        {"warnings", pol.warnings()}})).c_str());
   } else {
     for (const auto& w : pol.warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
     std::printf("%s: ok — %zu rules, %zu tests passed%s\n", a.file.c_str(), pol.rules().size(),

@@ -5,6 +5,7 @@
 #include "format.h"
 #include "session.h"
 #include "table.h"
+#include "kith/common/json.h"
 
 namespace kith::kithctl {
 namespace {
@@ -19,7 +20,7 @@ std::string scalar(const nlohmann::json& v) {
     }
     return out;
   }
-  return v.dump();
+  return dumpJson(v);
 }
 
 int run(const Globals& g) {

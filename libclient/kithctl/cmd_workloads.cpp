@@ -6,6 +6,7 @@
 #include "command.h"
 #include "format.h"
 #include "kith/common/clock.h"
+#include "kith/common/json.h"
 #include "session.h"
 #include "table.h"
 
@@ -64,7 +65,7 @@ int run(const Globals& g, bool all) {
       } else {
         nlohmann::json out = *reply;
         for (auto& w : remote) out["workloads"].push_back(w);
-        std::printf("%s\n", out.dump().c_str());
+        std::printf("%s\n", dumpJson(out).c_str());
       }
       return kExitOk;
     }

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "kith/common/json.h"
 #include "kith/socket-api/socket_path.h"
 
 namespace kith::kithctl {
@@ -49,12 +50,12 @@ kith::Client openDaemon(const Globals& g, bool fallbackToApi, std::string* pathU
 
 std::optional<nlohmann::json> call(kith::Client& c, const nlohmann::json& request,
                                    std::string* raw) {
-  kith::Reply r = c.request(request.dump());
+  kith::Reply r = c.request(dumpJson(request));
   if (r.status != KITH_OK) {
     refused(r);
     return std::nullopt;
   }
-  auto j = nlohmann::json::parse(r.json, nullptr, /*allow_exceptions=*/false);
+  auto j = parseJson(r.json);
   if (!j.is_object()) {
     complain("IO: malformed reply from kithd");
     return std::nullopt;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "kith/common/json.h"
 #include "kith/socket-api/fd_passing.h"
 #include "kith/socket-api/protocol.h"
 
@@ -126,7 +127,7 @@ Result<Message> Connection::call(api::Json request, int extraWaitMs) {
   // always parse, but accept it rather than wedge on the daemon's word.
   if (rid != reply.json.end() && !rid->is_null() && *rid != id) {
     return fail(protocolError("reply id " + rid->dump() + " does not match request id " +
-                              id.dump()));
+                              dumpJson(id)));
   }
   return reply;
 }
@@ -213,7 +214,7 @@ Result<bool> Connection::readOnce(int timeoutMs) {
 Status Connection::fileLine(std::string line) {
   if (line.empty()) return Status::ok();  // tolerate blank lines
   if (!api::jsonDepthWithin(line, kMaxReplyDepth)) return fail(protocolError("message from kithd nests too deep"));
-  api::Json j = api::Json::parse(line, nullptr, /*allow_exceptions=*/false);
+  api::Json j = parseJson(line);
   if (j.is_discarded()) return fail(protocolError("message from kithd is not valid JSON"));
   if (!j.is_object()) return fail(protocolError("message from kithd is not a JSON object"));
   Message m;

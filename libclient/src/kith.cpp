@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "connection.h"
+#include "kith/common/json.h"
 #include "kith/socket-api/socket_path.h"
 
 using kith::Code;
@@ -527,7 +528,7 @@ kith_status kith_svid_from_event(kith_client* client, const char* event_json, ki
   if (out) *out = kith_x509_svid{nullptr, nullptr, nullptr, nullptr, 0, 0};
   std::string text = event_json ? event_json : "";  // may point into the client's storage
   return guarded(client, [&]() -> kith_status {
-    Json j = Json::parse(text, nullptr, false);
+    Json j = kith::parseJson(text);
     if (!j.is_object() || str(j, "event") != "svid") {
       return setError(client, KITH_BAD_REQUEST, "BAD_REQUEST", "not an svid event");
     }

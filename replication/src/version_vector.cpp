@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kith/common/json.h"
 #include "kith/identity/spiffe.h"
 #include "kith/replication/record.h"
 
@@ -78,7 +79,7 @@ class Handler : public nlohmann::json_sax<nlohmann::json> {
 std::string encodeVersionVector(const VersionVector& vv) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [zone, seq] : vv) j[zone] = seq;
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return dumpJson(j);
 }
 
 Result<VersionVector> parseVersionVector(std::string_view json) {

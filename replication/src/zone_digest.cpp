@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kith/common/encoding.h"
+#include "kith/common/json.h"
 #include "kith/identity/spiffe.h"
 
 namespace kith::replication {
@@ -61,11 +62,11 @@ ZoneDigests zoneDigests(const RecordSet& set) {
 std::string encodeZoneDigests(const ZoneDigests& d) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [zone, z] : d) j[zone] = nlohmann::json::array({z.count, z.hash});
-  return j.dump();
+  return dumpJson(j);
 }
 
 Result<ZoneDigests> parseZoneDigests(std::string_view text) {
-  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto j = parseJson(text);
   if (!j.is_object()) return Status::badRequest("zone digests: not a JSON object");
   if (j.size() > kMaxVersionVectorZones) return Status::badRequest("zone digests: too many zones");
   ZoneDigests out;

@@ -1,4 +1,5 @@
 #include "kith/socket-api/protocol.h"
+#include "kith/common/json.h"
 
 namespace kith::api {
 namespace {
@@ -34,7 +35,7 @@ Result<Json> parseRequest(std::string_view line) {
     return Status::badRequest("request nests deeper than " + std::to_string(kMaxDepth) +
                               " levels");
   }
-  Json req = Json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  Json req = parseJson(line);
   if (req.is_discarded()) return Status::badRequest("request is not valid JSON");
   if (!req.is_object()) return Status::badRequest("request must be a JSON object");
   if (auto it = req.find("id"); it != req.end() && !it->is_number() && !it->is_string() &&
@@ -63,7 +64,7 @@ Json errorReply(const Json& id, const Status& st) {
 }
 
 std::string toLine(const Json& msg) {
-  std::string s = msg.dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string s = dumpJson(msg);
   s.push_back('\n');
   return s;
 }

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "kith/common/json.h"
 #include "kith/socket-api/fd_passing.h"
 #include "kith/socket-api/protocol.h"
 
@@ -63,7 +64,7 @@ Result<Message> TestClient::readOne(int timeoutMs) {
     if (in_.next(&item)) {
       if (item.kind != api::LineBuffer::Kind::kLine) return Status::internal("oversize reply");
       Message m;
-      m.json = nlohmann::json::parse(item.line, nullptr, false);
+      m.json = kith::parseJson(item.line);
       if (m.json.is_discarded()) return Status::internal("reply is not JSON: " + item.line);
       if (m.json.value("fd", false)) {
         if (fds_.empty()) return Status::internal("\"fd\": true without a descriptor");

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "test_client.h"
+#include "kith/common/json.h"
 
 namespace kith::test {
 
@@ -45,7 +46,7 @@ Status WorkloadProcess::start(const Options& o) {
     if (o.listen && r->json.value("ok", false)) {
       (void)c->request({{"op", "listen"}, {"token", r->json["token"]}});
     }
-    say(r->json.dump());
+    say(kith::dumpJson(r->json));
     if (o.closeConnection) {
       TestClient dropped = std::move(c).value();
       (void)dropped;
@@ -65,7 +66,7 @@ Status WorkloadProcess::start(const Options& o) {
   pollfd p{up[0], POLLIN, 0};
   while (::poll(&p, 1, 10000) > 0 && ::read(up[0], &ch, 1) == 1 && ch != '\n') line.push_back(ch);
   ::close(up[0]);
-  reply_ = nlohmann::json::parse(line, nullptr, false);
+  reply_ = kith::parseJson(line);
   if (reply_.is_discarded()) return Status::internal("workload child said: " + line);
   return Status::ok();
 }

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "fixture.h"
+#include "kith/common/json.h"
 #include "kith/socket-api/proxy_header.h"
 
 using namespace kith::test;
@@ -143,15 +144,15 @@ BOOST_AUTO_TEST_CASE(a_target_that_never_completes_the_handshake_is_cannot_conne
   auto r = cli.request({{"op", "connect"}, {"token", c["token"]}, {"destination", addr("dev.full.f1.default")},
                         {"timeout_ms", 400}});
   BOOST_REQUIRE(r.isOk());
-  BOOST_TEST(errorCode(r->json) == "CANNOT_CONNECT", r->json.dump());
+  BOOST_TEST(errorCode(r->json) == "CANNOT_CONNECT", kith::dumpJson(r->json));
   BOOST_TEST(r->json["error"]["message"].get<std::string>().find("within the timeout") != std::string::npos,
-             r->json.dump());
+             kith::dumpJson(r->json));
   // Once the queue has room the same target is reached.
   kith::UniqueFd first(accept(lfd.get(), nullptr, nullptr));
   BOOST_REQUIRE(first.valid());
   BOOST_REQUIRE(listen(lfd.get(), 8) == 0);
   auto ok = cli.request({{"op", "connect"}, {"token", c["token"]}, {"destination", addr("dev.full.f1.default")}});
-  BOOST_TEST(errorCode(ok->json) == "OK", ok->json.dump());
+  BOOST_TEST(errorCode(ok->json) == "OK", kith::dumpJson(ok->json));
 }
 
 BOOST_AUTO_TEST_CASE(connect_with_an_expired_session_is_timeout) {

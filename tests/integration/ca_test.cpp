@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "fixture.h"
+#include "kith/common/json.h"
 #include "kith/identity/ca_dir.h"
 #include "kith/identity/cert.h"
 #include "kith/replication/record.h"
@@ -110,14 +111,14 @@ BOOST_AUTO_TEST_CASE(init_and_issue_node_verify_with_openssl_and_name_the_spiffe
 BOOST_AUTO_TEST_CASE(json_output_describes_what_was_made) {
   std::string out;
   BOOST_REQUIRE(kithctl("ca init --json --trust-domain example.org --out " + ca, &out) == 0);
-  auto j = json::parse(out, nullptr, false);
+  auto j = kith::parseJson(out);
   BOOST_TEST(j["ok"] == true);
   BOOST_TEST(j["spiffe_id"] == "spiffe://example.org");
   BOOST_TEST(j["root_key"].get<std::string>().size() == 64u);
   out.clear();
   BOOST_REQUIRE(kithctl("ca issue-node n1 --json --validity-days 10 --ca " + ca + " --out " + dir.path() + "/n1",
                         &out) == 0);
-  j = json::parse(out, nullptr, false);
+  j = kith::parseJson(out);
   BOOST_TEST(j["spiffe_id"] == "spiffe://example.org/node/n1");
   int64_t lifetime = j["not_after"].get<int64_t>() - j["not_before"].get<int64_t>();
   // notBefore is backdated for clock skew.

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "fixture.h"
+#include "kith/common/json.h"
 #include "kith/identity/ca_dir.h"
 
 using namespace kith::test;
@@ -83,7 +84,7 @@ BOOST_AUTO_TEST_CASE(a_healthy_dev_daemon_passes_with_ok_lines) {
   // --json: the same checks as data.
   out = doctor("--json", &rc);
   BOOST_TEST(rc == 0);
-  auto j = json::parse(out, nullptr, false);
+  auto j = kith::parseJson(out);
   BOOST_REQUIRE_MESSAGE(j.is_object(), out);
   BOOST_TEST(j["ok"] == true);
   BOOST_TEST(j["node_dir"] == daemon.home() + "/node");

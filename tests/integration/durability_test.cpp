@@ -7,6 +7,7 @@
 #include <set>
 
 #include "fixture.h"
+#include "kith/common/json.h"
 #include "kith/socket-api/line_buffer.h"
 
 using namespace kith::test;
@@ -22,7 +23,7 @@ BOOST_AUTO_TEST_CASE(kill9_mid_registrations_loses_nothing_acknowledged_and_dupl
   // Pipeline every request up front; the daemon answers as batches commit.
   for (int i = 0; i < kTotal; ++i) {
     json req = {{"id", i}, {"op", "register"}, {"name", "dev.load.w" + std::to_string(i) + ".default"}};
-    BOOST_REQUIRE(conns[i % kConns].sendRaw(req.dump() + "\n").isOk());
+    BOOST_REQUIRE(conns[i % kConns].sendRaw(kith::dumpJson(req) + "\n").isOk());
   }
   std::set<std::string> acked;
   std::vector<bool> open(kConns, true);

@@ -21,6 +21,7 @@
 
 #include "../helpers/prometheus_text.h"
 #include "fixture.h"
+#include "kith/common/json.h"
 
 using namespace kith::test;
 using nlohmann::json;
@@ -146,7 +147,7 @@ BOOST_AUTO_TEST_CASE(out_of_descriptors_accept_backs_off_without_spinning_and_re
 
   // Descriptors come back: every waiting client is accepted and served.
   BOOST_REQUIRE(::prlimit(pid, RLIMIT_NOFILE, &old, nullptr) == 0);
-  std::string hello = json{{"id", 1}, {"op", "hello"}}.dump() + "\n";
+  std::string hello = kith::dumpJson(json{{"id", 1}, {"op", "hello"}}) + "\n";
   size_t served = 0;
   for (int fd : fds) {
     if (::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(hello.size())) continue;

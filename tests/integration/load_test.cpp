@@ -17,6 +17,7 @@
 
 #include "../helpers/prometheus_text.h"
 #include "fixture.h"
+#include "kith/common/json.h"
 
 using namespace kith::test;
 using nlohmann::json;
@@ -86,7 +87,7 @@ size_t roundTrip(const std::vector<int>& fds, const std::function<std::string(si
       buf[i].append(tmp, static_cast<size_t>(r));
       size_t nl;
       while ((nl = buf[i].find('\n')) != std::string::npos) {
-        auto j = json::parse(buf[i].substr(0, nl), nullptr, false);
+        auto j = kith::parseJson(buf[i].substr(0, nl));
         buf[i].erase(0, nl + 1);
         if (j.is_object() && j.value("ok", false)) ++oks[i];
         if (--left[i] == 0) {
@@ -161,7 +162,7 @@ BOOST_AUTO_TEST_CASE(ten_thousand_concurrent_api_clients_are_all_answered) {
   std::thread prober([&] { loaded = probe(daemon.apiSocket(), {{"op", "hello"}}, &stop, 1000000); });
   t0 = Clock::now();
   size_t answered = roundTrip(fds, [](size_t i, int k) {
-    return json{{"id", k}, {"op", k == 1 ? "status" : "hello"}}.dump();
+    return kith::dumpJson(json{{"id", k}, {"op", k == 1 ? "status" : "hello"}});
   }, 3, 120000);
   double roundMs = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   stop = true;
@@ -194,9 +195,9 @@ BOOST_AUTO_TEST_CASE(ten_thousand_registered_workloads_are_listed_counted_and_re
   }
   auto t0 = Clock::now();
   size_t good = roundTrip(fds, [](size_t i, int k) {
-    return json{{"id", k}, {"op", "register"},
+    return kith::dumpJson(json{{"id", k}, {"op", "register"},
                 {"name", "dev.load.w" + std::to_string(i) + "-" + std::to_string(k) + ".default"},
-                {"whitelist", {"dev.*.*.*.*"}}}.dump();
+                {"whitelist", {"dev.*.*.*.*"}}});
   }, static_cast<int>(kPer), 300000);
   double regMs = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   BOOST_REQUIRE_EQUAL(good, kConns);

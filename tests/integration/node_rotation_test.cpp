@@ -7,6 +7,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "mesh.h"
+#include "kith/common/json.h"
 
 using namespace kith::test;
 using nlohmann::json;
@@ -71,7 +72,7 @@ BOOST_AUTO_TEST_CASE(a_new_node_key_on_sighup_is_used_and_peers_follow_it) {
   BOOST_TEST(waitFor([&] {
     json p = peerEntry(mesh, "b", "a");
     return p.is_object() && p.value("node_key", "") == newKey && p.value("state", "") == "up";
-  }, 20000), peerEntry(mesh, "b", "a").dump());
+  }, 20000), kith::dumpJson(peerEntry(mesh, "b", "a")));
   BOOST_TEST(waitFor([&] { return mesh.allUp("a", 1); }, 20000));
   // Records signed with the new key reach b: a new registration, and the old
   // one (re-signed) is still there.

@@ -16,6 +16,7 @@
 #include "../helpers/prometheus_text.h"
 #include "fixture.h"
 #include "kith/common/clock.h"
+#include "kith/common/json.h"
 
 using namespace kith::test;
 using nlohmann::json;
@@ -119,7 +120,7 @@ BOOST_AUTO_TEST_CASE(kithctl_metrics_is_valid_exposition_and_moves_with_registra
   // --json carries the same text; api.sock alone is refused (admin op).
   std::string js = kithctl(daemon.apiSocket(), "metrics --json", &rc);
   BOOST_TEST(rc == 0);
-  auto j = json::parse(js, nullptr, false);
+  auto j = kith::parseJson(js);
   BOOST_TEST((j.is_object() && contains(j.value("text", ""), "kith_workloads 3\n")), js);
   BOOST_TEST(j["http"].is_null());
   auto r = c.request({{"op", "metrics"}});
@@ -165,7 +166,7 @@ BOOST_AUTO_TEST_CASE(the_http_listener_serves_metrics_to_curl_on_loopback) {
   auto r = d.admin().request({{"op", "metrics"}});
   BOOST_REQUIRE(r.isOk());
   std::string addr = r->json.value("http", "");
-  BOOST_REQUIRE_MESSAGE(addr.rfind("127.0.0.1:", 0) == 0, r->json.dump());
+  BOOST_REQUIRE_MESSAGE(addr.rfind("127.0.0.1:", 0) == 0, kith::dumpJson(r->json));
   std::string out;
   int rc = runCommand("curl -sf --max-time 10 http://" + addr + "/metrics", &out);
   BOOST_REQUIRE_MESSAGE(rc == 0, out);
@@ -240,7 +241,7 @@ BOOST_AUTO_TEST_CASE(a_rejected_policy_requires_action_until_fixed_then_null_onc
   d.start("[policy]\nfile = \"" + policy + "\"\n[health]\ninterval_ms = 200\n");
   BOOST_REQUIRE(waitFor([&] { return !d.healthEvents().empty(); }, 20000));
   auto first = d.healthEvents();
-  BOOST_TEST(first.front().value("health", false) == true, first.front().dump());
+  BOOST_TEST(first.front().value("health", false) == true, kith::dumpJson(first.front()));
 
   writeFile(policy, "[[allow]]\nfrom = \"dev.*.*.*.*\"\nto = 42\n");
   BOOST_TEST(errorCode(d.admin().request({{"op", "policy.reload"}})->json) == "BAD_REQUEST");
@@ -254,11 +255,11 @@ BOOST_AUTO_TEST_CASE(a_rejected_policy_requires_action_until_fixed_then_null_onc
     if (e.contains("health") && e["health"] == false) unhealthy = true;
   }
   BOOST_TEST(unhealthy);
-  BOOST_TEST(contains(ar.value("what", ""), policy), ar.dump());
-  BOOST_TEST(contains(ar.value("do", ""), "kithctl policy test " + policy), ar.dump());
+  BOOST_TEST(contains(ar.value("what", ""), policy), kith::dumpJson(ar));
+  BOOST_TEST(contains(ar.value("do", ""), "kithctl policy test " + policy), kith::dumpJson(ar));
   BOOST_TEST(first.front()["ts"].get<int64_t>() > 1'000'000'000'000'000LL);  // microseconds
   auto st = d.admin().request({{"op", "status"}})->json;
-  BOOST_TEST(st["health"]["healthy"] == false, st.dump());
+  BOOST_TEST(st["health"]["healthy"] == false, kith::dumpJson(st));
   BOOST_TEST(st["health"]["action_required"].size() == 1u);
   // kithctl doctor passes it on with what to do.
   std::string doc;
@@ -278,7 +279,7 @@ BOOST_AUTO_TEST_CASE(a_rejected_policy_requires_action_until_fixed_then_null_onc
   auto later = d.healthEvents();
   BOOST_TEST(countWith(later, "action-required", "policy", false) == repeats);
   BOOST_TEST(countWith(later, "action-required", "policy", true) == 1u);
-  BOOST_TEST(later.back().value("health", false) == true, later.back().dump());
+  BOOST_TEST(later.back().value("health", false) == true, kith::dumpJson(later.back()));
   BOOST_TEST(d.admin().request({{"op", "status"}})->json["health"]["healthy"] == true);
   doc.clear();
   runCommand("KITH_HOME=" + d.daemon.home() + " " + binDir() + "/kithctl doctor", &doc);
@@ -301,10 +302,10 @@ BOOST_AUTO_TEST_CASE(a_certificate_expiring_within_30_days_requires_action) {
     if (e.contains("action-required") && e["action-required"].is_object() &&
         e["action-required"].value("id", "") == "certificate:node.crt") ar = e["action-required"];
   }
-  BOOST_TEST(contains(ar.value("what", ""), "expires at"), ar.dump());
+  BOOST_TEST(contains(ar.value("what", ""), "expires at"), kith::dumpJson(ar));
   BOOST_TEST((contains(ar.value("what", ""), "(in 9 days)") || contains(ar.value("what", ""), "(in 10 days)")),
-             ar.dump());
-  BOOST_TEST(contains(ar.value("do", ""), "kithctl ca issue-node"), ar.dump());
+             kith::dumpJson(ar));
+  BOOST_TEST(contains(ar.value("do", ""), "kithctl ca issue-node"), kith::dumpJson(ar));
   std::string text = d.admin().request({{"op", "metrics"}})->json["text"];
   BOOST_TEST(metric(text, "kith_healthy") == 0.0);
   double expiry = metric(text, "kith_certificate_expiry_timestamp_seconds{file=\"node.crt\"}");
@@ -330,7 +331,7 @@ BOOST_AUTO_TEST_CASE(kithctl_events_since_keeps_only_later_records) {
   std::istringstream lines(out);
   std::string line;
   while (std::getline(lines, line)) {
-    auto j = json::parse(line, nullptr, false);
+    auto j = kith::parseJson(line);
     BOOST_REQUIRE_MESSAGE(j.is_object(), line);
     BOOST_TEST(j["ts"].get<int64_t>() >= mark);
     BOOST_TEST(j.contains("mod"));
@@ -402,7 +403,7 @@ BOOST_AUTO_TEST_CASE(a_peer_that_goes_away_is_working_on_it_until_it_returns) {
   BOOST_REQUIRE(waitFor([&] { return countWith(healthOfB(), "working-on-it", "peer:a", true) == clearedBefore + 1; },
                         90000));
   BOOST_TEST(waitFor([&] { return sampleValue(metricsOf(b), "kith_healthy").value_or(0) == 1.0; }, 30000),
-             DaemonFixture::connectTo(b.adminSocket()).request({{"op", "status"}})->json["health"].dump());
+             kith::dumpJson(DaemonFixture::connectTo(b.adminSocket()).request({{"op", "status"}})->json["health"]));
   BOOST_TEST(a.stop() == 0);
   BOOST_TEST(b.stop() == 0);
 }

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "rogue_node.h"
+#include "kith/common/json.h"
 
 using namespace kith::test;
 using nlohmann::json;
@@ -39,9 +40,9 @@ BOOST_AUTO_TEST_CASE(a_record_missed_behind_a_newer_one_of_its_zone_is_pulled_by
   mesh.restart("b");
   BOOST_TEST(waitFor([&] { return mesh.allUp("a", 1) && mesh.allUp("b", 1); }, 20000));
   BOOST_TEST(errorCode(mesh.resolve("a", "dev.gap.old.default.p", 40000)) == "OK",
-             mesh.admin("b").request({{"op", "status"}})->json["replication"].dump());
+             kith::dumpJson(mesh.admin("b").request({{"op", "status"}})->json["replication"]));
   auto st = mesh.admin("b").request({{"op", "status"}})->json["replication"];
-  BOOST_TEST(st["zone_resends"].get<uint64_t>() >= 1u, st.dump());
+  BOOST_TEST(st["zone_resends"].get<uint64_t>() >= 1u, kith::dumpJson(st));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

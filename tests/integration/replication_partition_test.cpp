@@ -6,6 +6,7 @@
 
 #include "mesh.h"
 #include "netns.h"
+#include "kith/common/json.h"
 
 using namespace kith::test;
 using nlohmann::json;
@@ -65,7 +66,7 @@ BOOST_AUTO_TEST_CASE(five_daemons_converge_and_a_partition_heals) {
     return true;
   }, 30000));
   auto list = mesh.api("c").request({{"op", "resolve"}, {"name", "dev.svc.*.*.*"}})->json;
-  BOOST_TEST(list["workloads"].size() == 5u, list.dump());
+  BOOST_TEST(list["workloads"].size() == 5u, kith::dumpJson(list));
 
   // Partition e from the rest; wait until both sides see it.
   ns.cut();

@@ -7,6 +7,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "rogue_node.h"
+#include "kith/common/json.h"
 
 using namespace kith::test;
 using nlohmann::json;
@@ -37,15 +38,15 @@ BOOST_AUTO_TEST_CASE(a_tampered_shard_is_refused_and_its_records_are_checked_one
   std::string& third = msg[3];
   third.replace(third.find("dev.tam.w2"), 10, "dev.tam.x2");
   p.push(msg);
-  BOOST_TEST(waitFor([&] { return stat(mesh, "a", "shards_refused") >= 1; }, 10000), replicationStats(mesh, "a").dump());
+  BOOST_TEST(waitFor([&] { return stat(mesh, "a", "shards_refused") >= 1; }, 10000), kith::dumpJson(replicationStats(mesh, "a")));
   BOOST_TEST(waitFor([&] { return rejectedFor(mesh, "a", "bad_signature") >= 1; }, 10000),
-             replicationStats(mesh, "a").dump());
+             kith::dumpJson(replicationStats(mesh, "a")));
   for (int i : {0, 1, 3, 4}) BOOST_TEST(errorCode(mesh.resolve("a", addr("tam", i, "p"), 10000)) == "OK", i);
   BOOST_TEST(errorCode(mesh.resolve("a", "dev.tam.x2.*.*")) == "DESTINATION_NOT_FOUND");
   BOOST_TEST(errorCode(mesh.resolve("a", addr("tam", 2, "p"))) == "DESTINATION_NOT_FOUND");
   json st = replicationStats(mesh, "a");
-  BOOST_TEST(st["shards_accepted"].get<uint64_t>() == 0u, st.dump());
-  BOOST_TEST(st["signatures_vouched_by_shard"].get<uint64_t>() == 0u, st.dump());
+  BOOST_TEST(st["shards_accepted"].get<uint64_t>() == 0u, kith::dumpJson(st));
+  BOOST_TEST(st["signatures_vouched_by_shard"].get<uint64_t>() == 0u, kith::dumpJson(st));
 }
 
 BOOST_AUTO_TEST_CASE(a_shard_vouches_only_for_records_of_its_own_zone) {
@@ -63,14 +64,14 @@ BOOST_AUTO_TEST_CASE(a_shard_vouches_only_for_records_of_its_own_zone) {
   p.push(p.sealed("p", lines));
   for (int i = 0; i < 4; ++i) BOOST_TEST(errorCode(mesh.resolve("a", addr("own", i, "p"), 10000)) == "OK", i);
   BOOST_TEST(waitFor([&] { return rejectedFor(mesh, "a", "bad_signature") >= 2; }, 10000),
-             replicationStats(mesh, "a").dump());
+             kith::dumpJson(replicationStats(mesh, "a")));
   BOOST_TEST(waitFor([&] { return rejectedFor(mesh, "a", "out_of_zone") >= 1; }, 10000),
-             replicationStats(mesh, "a").dump());
+             kith::dumpJson(replicationStats(mesh, "a")));
   json st = replicationStats(mesh, "a");
-  BOOST_TEST(st["shards_accepted"].get<uint64_t>() == 1u, st.dump());
+  BOOST_TEST(st["shards_accepted"].get<uint64_t>() == 1u, kith::dumpJson(st));
   // The four of its own zone and the out-of-zone one (zone p): the seal
   // vouched for their signatures, the zone rule still refused the last.
-  BOOST_TEST(st["signatures_vouched_by_shard"].get<uint64_t>() == 5u, st.dump());
+  BOOST_TEST(st["signatures_vouched_by_shard"].get<uint64_t>() == 5u, kith::dumpJson(st));
   BOOST_TEST(errorCode(mesh.resolve("a", "dev.forged.*.*.*")) == "DESTINATION_NOT_FOUND");
   BOOST_TEST(errorCode(mesh.resolve("a", "dev.oz.*.*.*")) == "DESTINATION_NOT_FOUND");
 
@@ -81,9 +82,9 @@ BOOST_AUTO_TEST_CASE(a_shard_vouches_only_for_records_of_its_own_zone) {
   uint64_t refusedBefore = stat(mesh, "a", "shards_refused"), badBefore = rejectedFor(mesh, "a", "bad_signature");
   p.push(p.sealed("a", more));
   BOOST_TEST(waitFor([&] { return stat(mesh, "a", "shards_refused") > refusedBefore; }, 10000),
-             replicationStats(mesh, "a").dump());
+             kith::dumpJson(replicationStats(mesh, "a")));
   BOOST_TEST(waitFor([&] { return rejectedFor(mesh, "a", "bad_signature") >= badBefore + 4; }, 10000),
-             replicationStats(mesh, "a").dump());
+             kith::dumpJson(replicationStats(mesh, "a")));
   BOOST_TEST(errorCode(mesh.resolve("a", "dev.forged.*.*.*")) == "DESTINATION_NOT_FOUND");
   BOOST_TEST(stat(mesh, "a", "signatures_vouched_by_shard") == 5u);
 }
@@ -110,9 +111,9 @@ BOOST_AUTO_TEST_CASE(a_replayed_or_expired_shard_gains_nothing) {
   uint64_t replayed = stat(mesh, "a", "replayed"), rolled = stat(mesh, "a", "rolled_back");
   p.push(first);
   BOOST_TEST(waitFor([&] { return stat(mesh, "a", "replayed") >= replayed + 3; }, 10000),
-             replicationStats(mesh, "a").dump());
+             kith::dumpJson(replicationStats(mesh, "a")));
   BOOST_TEST(waitFor([&] { return stat(mesh, "a", "rolled_back") >= rolled + 1; }, 10000),
-             replicationStats(mesh, "a").dump());
+             kith::dumpJson(replicationStats(mesh, "a")));
   BOOST_TEST(errorCode(mesh.resolve("a", addr("rep", 0, "p"))) == "DESTINATION_NOT_FOUND");
 
   // An expired seal over new, valid records: refused, and the records are

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "mesh.h"
+#include "kith/common/json.h"
 
 using namespace kith::test;
 using nlohmann::json;
@@ -58,7 +59,7 @@ BOOST_AUTO_TEST_CASE(three_daemons_converge_and_a_registration_on_a_resolves_on_
   conn = cc.request({{"op", "connect"}, {"token", cli->json["token"]}, {"destination", "dev.web.w2.default.b"}});
   BOOST_TEST(errorCode(conn->json) == "DESTINATION_UNREACHABLE");
   BOOST_TEST(conn->json["error"]["message"].get<std::string>().find("tunnels between machines are off") !=
-             std::string::npos, conn->json.dump());
+             std::string::npos, kith::dumpJson(conn->json));
 }
 
 BOOST_AUTO_TEST_CASE(deregistration_and_process_exit_propagate) {
@@ -140,13 +141,13 @@ BOOST_AUTO_TEST_CASE(a_fresh_daemon_receives_each_record_once) {
     return st.value("records", uint64_t{0}) >= held && settled(st);
   }, 30000));
   const uint64_t received = st["received"], stored = st["stored"], replayed = st["replayed"];
-  BOOST_TEST(stored >= kRegistered, st.dump());
+  BOOST_TEST(stored >= kRegistered, kith::dumpJson(st));
   // At most a's deleg and infra, which its HELLO brought already.
-  BOOST_TEST(replayed <= 2u, st.dump());
+  BOOST_TEST(replayed <= 2u, kith::dumpJson(st));
   BOOST_TEST(received == stored + replayed + st["rolled_back"].get<uint64_t>() + st["rejected"].get<uint64_t>(),
-             st.dump());
-  BOOST_TEST(st["rejected"].get<uint64_t>() == 0u, st.dump());
-  BOOST_TEST(st["transport"]["send_dropped"].get<uint64_t>() == 0u, st.dump());
+             kith::dumpJson(st));
+  BOOST_TEST(st["rejected"].get<uint64_t>() == 0u, kith::dumpJson(st));
+  BOOST_TEST(st["transport"]["send_dropped"].get<uint64_t>() == 0u, kith::dumpJson(st));
   // Every signature checked once at most: a's own records came in shards
   // sealed by a (docs/REPLICATION.md, Shards), so one check per message
   // vouched for them; the rest (the other zones: the root's delegs) one by one.
@@ -154,10 +155,10 @@ BOOST_AUTO_TEST_CASE(a_fresh_daemon_receives_each_record_once) {
   BOOST_TEST(st["signatures_checked_inline"].get<uint64_t>() + st["signatures_checked_in_pool"].get<uint64_t>() +
                      vouched <=
                  received,
-             st.dump());
-  BOOST_TEST(vouched >= kRegistered, st.dump());
-  BOOST_TEST(st["shards_accepted"].get<uint64_t>() >= 1u, st.dump());
-  BOOST_TEST(st["shards_refused"].get<uint64_t>() == 0u, st.dump());
+             kith::dumpJson(st));
+  BOOST_TEST(vouched >= kRegistered, kith::dumpJson(st));
+  BOOST_TEST(st["shards_accepted"].get<uint64_t>() >= 1u, kith::dumpJson(st));
+  BOOST_TEST(st["shards_refused"].get<uint64_t>() == 0u, kith::dumpJson(st));
   BOOST_TEST(mesh.status("a")["replication"]["shards_sent"].get<uint64_t>() >= 1u);
   BOOST_TEST(st["verify_threads"].get<uint64_t>() >= 1u);
 }

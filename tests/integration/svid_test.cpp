@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "fixture.h"
+#include "kith/common/json.h"
 
 using namespace kith::test;
 using nlohmann::json;
@@ -151,7 +152,7 @@ BOOST_AUTO_TEST_CASE(a_watching_connection_gets_a_new_svid_at_half_life) {
   // Once the registration ends, no more SVIDs.
   BOOST_REQUIRE_EQUAL(errorCode(c.request({{"op", "deregister"}, {"token", reg->json["token"]}})->json), "OK");
   auto after = c.nextEvent(5000);
-  BOOST_TEST(!after.isOk(), "an SVID after deregister: " << (after.isOk() ? after->json.dump() : ""));
+  BOOST_TEST(!after.isOk(), "an SVID after deregister: " << (after.isOk() ? kith::dumpJson(after->json) : ""));
   BOOST_TEST(d.daemon.stop() == 0);
 }
 

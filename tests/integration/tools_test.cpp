@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "fixture.h"
+#include "kith/common/json.h"
 
 using namespace kith::test;
 
@@ -72,11 +73,11 @@ BOOST_AUTO_TEST_CASE(kithctl_status_workloads_and_events_speak_json) {
   reg(c, {{"name", "dev.web.w1.default"}});
   std::string out;
   BOOST_TEST(runCommand(env() + bin("kithctl") + " status --json", &out) == 0);
-  auto st = nlohmann::json::parse(out, nullptr, false);
+  auto st = kith::parseJson(out);
   BOOST_TEST(st["machine"] == machine);
   out.clear();
   BOOST_TEST(runCommand(env() + bin("kithctl") + " workloads --json", &out) == 0);
-  auto wl = nlohmann::json::parse(out, nullptr, false);
+  auto wl = kith::parseJson(out);
   BOOST_TEST(wl["workloads"][0]["address"] == addr("dev.web.w1.default"));
   out.clear();
   BOOST_TEST(runCommand(env() + bin("kithctl") + " workloads", &out) == 0);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../helpers/echo_server.h"
+#include "kith/common/json.h"
 #include "kith/daemon/loop/loop.h"
 #include "kith/daemon/tunnel/peer_link.h"
 #include "kith/daemon/tunnel/tunnel_broker.h"
@@ -64,7 +65,7 @@ json reg(TestClient& c, json fields) {
   fields["op"] = "register";
   auto r = c.request(fields);
   BOOST_REQUIRE_MESSAGE(r.isOk(), r.status().message());
-  BOOST_REQUIRE_MESSAGE(errorCode(r->json) == "OK", r->json.dump());
+  BOOST_REQUIRE_MESSAGE(errorCode(r->json) == "OK", kith::dumpJson(r->json));
   return r->json;
 }
 
@@ -141,7 +142,7 @@ BOOST_AUTO_TEST_CASE(a_thousand_concurrent_streams_share_one_link) {
   for (int i = 0; i < kStreams; ++i) {
     auto r = ca.request({{"op", "connect"}, {"token", token}, {"destination", "dev.echo.e1.default.b"}});
     BOOST_REQUIRE(r.isOk());
-    BOOST_REQUIRE_MESSAGE(errorCode(r->json) == "OK", i << ": " << r->json.dump());
+    BOOST_REQUIRE_MESSAGE(errorCode(r->json) == "OK", i << ": " << kith::dumpJson(r->json));
     if (i == 0) {
       // A remote connect answers what a local one does, plus where it went.
       BOOST_TEST(r->json["destination"] == "dev.echo.e1.default.b");
@@ -204,9 +205,9 @@ BOOST_AUTO_TEST_CASE(a_slow_reader_holds_the_daemons_memory_bounded) {
   auto links = mesh.streams("a")["links"];
   BOOST_REQUIRE_EQUAL(links.size(), 1u);
   // a holds at most one stream window (512 KiB) for the stream.
-  BOOST_TEST(links[0]["buffered"].get<size_t>() <= 512u * 1024, links.dump());
+  BOOST_TEST(links[0]["buffered"].get<size_t>() <= 512u * 1024, kith::dumpJson(links));
   auto linksB = mesh.streams("b")["links"];
-  BOOST_TEST(linksB[0]["backlog"].get<size_t>() <= 4u * 1024 * 1024 + 128 * 1024, linksB.dump());
+  BOOST_TEST(linksB[0]["backlog"].get<size_t>() <= 4u * 1024 * 1024 + 128 * 1024, kith::dumpJson(linksB));
   // Neither daemon grew by more than a few MiB while 200 MB waited.
   BOOST_TEST(rssKiB(mesh.daemons["a"]->pid()) < rssA + 16 * 1024);
   BOOST_TEST(rssKiB(mesh.daemons["b"]->pid()) < rssB + 16 * 1024);
@@ -244,21 +245,21 @@ BOOST_AUTO_TEST_CASE(every_error_of_connect_across_machines_for_its_reason) {
   auto j = connect("dev.nothing.x.default.b", token);
   BOOST_TEST(errorCode(j) == "DESTINATION_NOT_FOUND");
   j = connect("dev.dead.x.default.b", token);
-  BOOST_TEST(errorCode(j) == "CANNOT_CONNECT", j.dump());
-  BOOST_TEST(j["error"]["message"].get<std::string>().find("refused") != std::string::npos, j.dump());
+  BOOST_TEST(errorCode(j) == "CANNOT_CONNECT", kith::dumpJson(j));
+  BOOST_TEST(j["error"]["message"].get<std::string>().find("refused") != std::string::npos, kith::dumpJson(j));
   // This daemon's own policy, and the destination daemon's, each decide.
   j = connect("dev.srcdenied.x.default.b", token);
-  BOOST_TEST(errorCode(j) == "UNAUTHORIZED", j.dump());
-  BOOST_TEST(j["error"]["message"].get<std::string>().find("policy-a.toml") != std::string::npos, j.dump());
+  BOOST_TEST(errorCode(j) == "UNAUTHORIZED", kith::dumpJson(j));
+  BOOST_TEST(j["error"]["message"].get<std::string>().find("policy-a.toml") != std::string::npos, kith::dumpJson(j));
   j = connect("dev.dstdenied.x.default.b", token);
-  BOOST_TEST(errorCode(j) == "UNAUTHORIZED", j.dump());
-  BOOST_TEST(j["error"]["message"].get<std::string>().find("policy-b.toml") != std::string::npos, j.dump());
+  BOOST_TEST(errorCode(j) == "UNAUTHORIZED", kith::dumpJson(j));
+  BOOST_TEST(j["error"]["message"].get<std::string>().find("policy-b.toml") != std::string::npos, kith::dumpJson(j));
   BOOST_TEST(mesh.status("b")["tunnels"]["refused"].get<int>() >= 1);
   // The destination's whitelist travels in its record and is checked here.
   j = connect("dev.private.x.default.b", token);
-  BOOST_TEST(errorCode(j) == "UNAUTHORIZED", j.dump());
+  BOOST_TEST(errorCode(j) == "UNAUTHORIZED", kith::dumpJson(j));
   j = connect("dev.dstdenied.x.default.b", std::string(64, '0'));
-  BOOST_TEST(errorCode(j) == "INVALID_SOURCE", j.dump());
+  BOOST_TEST(errorCode(j) == "INVALID_SOURCE", kith::dumpJson(j));
   // An expired session.
   WorkloadProcess w;
   BOOST_REQUIRE(w.start({mesh.daemons["a"]->apiSocket(),
@@ -266,14 +267,14 @@ BOOST_AUTO_TEST_CASE(every_error_of_connect_across_machines_for_its_reason) {
                     .isOk());
   BOOST_TEST(waitFor([&] { return errorCode(mesh.resolve("a", w.address())) != "OK"; }, 5000));
   j = connect("dev.dead.x.default.b", w.token());
-  BOOST_TEST(errorCode(j) == "TIMEOUT", j.dump());
+  BOOST_TEST(errorCode(j) == "TIMEOUT", kith::dumpJson(j));
   // The peer daemon is gone: unreachable, then fast while it stays away.
   mesh.daemons["b"]->kill9();
   j = connect("dev.dead.x.default.b", token);
-  BOOST_TEST(errorCode(j) == "DESTINATION_UNREACHABLE", j.dump());
+  BOOST_TEST(errorCode(j) == "DESTINATION_UNREACHABLE", kith::dumpJson(j));
   auto t0 = std::chrono::steady_clock::now();
   j = connect("dev.dead.x.default.b", token);
-  BOOST_TEST(errorCode(j) == "DESTINATION_UNREACHABLE", j.dump());
+  BOOST_TEST(errorCode(j) == "DESTINATION_UNREACHABLE", kith::dumpJson(j));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   BOOST_TEST(ms < 1000);
   BOOST_TEST(mesh.status("a")["tunnels"]["unreachable"].get<int>() >= 2);
@@ -314,16 +315,16 @@ BOOST_AUTO_TEST_CASE(losing_the_link_mid_stream_closes_the_stream_and_a_restart_
         return false;
       },
       10000),
-      mesh.status("a")["health"].dump());
+      kith::dumpJson(mesh.status("a")["health"]));
   // It keeps redialling with backoff while b stays away (200, 400, 800 ms...),
   // and keeps saying so between the attempts.
   auto dials = [&] { return mesh.status("a")["tunnels"].value("dials", uint64_t{0}); };
   uint64_t dialsAtLoss = dials();
-  BOOST_TEST(waitFor([&] { return dials() >= dialsAtLoss + 2; }, 15000), mesh.status("a")["tunnels"].dump());
+  BOOST_TEST(waitFor([&] { return dials() >= dialsAtLoss + 2; }, 15000), kith::dumpJson(mesh.status("a")["tunnels"]));
   json health = mesh.status("a")["health"];
   bool stillWorking = false;
   for (auto& w : health["working_on_it"]) stillWorking |= w.value("id", "") == "tunnel:b";
-  BOOST_TEST(stillWorking, health.dump());
+  BOOST_TEST(stillWorking, kith::dumpJson(health));
   BOOST_TEST(waitFor([&] { return tunnelStreams(mesh, "a") == 0; }, 5000));
   // b comes back on another port (its new infra record says where); its
   // registration is restored from its store, and a reaches it again.
@@ -361,7 +362,7 @@ BOOST_AUTO_TEST_CASE(udp_datagrams_keep_their_boundaries_idle_flows_end_and_so_d
   std::string token = reg(ca, {{"name", "dev.cli.u2.default"}, {"protocols", {"udp"}}})["token"];
   auto flow = [&] {
     auto r = ca.request({{"op", "connect"}, {"token", token}, {"destination", "dev.dns.u1.default.b"}, {"proto", "udp"}});
-    BOOST_REQUIRE_MESSAGE(errorCode(r->json) == "OK", r->json.dump());
+    BOOST_REQUIRE_MESSAGE(errorCode(r->json) == "OK", kith::dumpJson(r->json));
     auto ev = cb.nextEvent(5000);
     BOOST_REQUIRE(ev.isOk());
     BOOST_TEST(ev->json["event"] == "incoming");
@@ -420,7 +421,7 @@ BOOST_AUTO_TEST_CASE(a_group_fails_over_to_a_healthy_instance_on_another_machine
   std::string token = reg(ca, {{"name", "dev.app.x1.default"}})["token"];
   for (int i = 0; i < 6; ++i) {
     auto r = ca.request({{"op", "connect"}, {"token", token}, {"destination", "dev.db.*.default.*"}});
-    BOOST_REQUIRE_MESSAGE(errorCode(r->json) == "OK", r->json.dump());
+    BOOST_REQUIRE_MESSAGE(errorCode(r->json) == "OK", kith::dumpJson(r->json));
     BOOST_TEST(r->json["destination"] == "dev.db.d2.default.c");
   }
   // c's daemon dies: its instance is unreachable; a healthy one on b takes over.
@@ -430,7 +431,7 @@ BOOST_AUTO_TEST_CASE(a_group_fails_over_to_a_healthy_instance_on_another_machine
   BOOST_REQUIRE(mesh.knows("a", "dev.db.d3.default.b"));
   for (int i = 0; i < 6; ++i) {
     auto r = ca.request({{"op", "connect"}, {"token", token}, {"destination", "dev.db.*.default.*"}, {"timeout_ms", 3000}});
-    BOOST_REQUIRE_MESSAGE(errorCode(r->json) == "OK", r->json.dump());
+    BOOST_REQUIRE_MESSAGE(errorCode(r->json) == "OK", kith::dumpJson(r->json));
     BOOST_TEST(r->json["destination"] == "dev.db.d3.default.b");
   }
 }
@@ -513,7 +514,7 @@ BOOST_AUTO_TEST_CASE(policy_reloads_and_deregistrations_close_tunnel_streams) {
   std::string token = reg(ca, {{"name", "dev.cli.c1.default"}})["token"];
   auto open = [&](const std::string& dst) {
     auto r = ca.request({{"op", "connect"}, {"token", token}, {"destination", dst}});
-    BOOST_REQUIRE_MESSAGE(errorCode(r->json) == "OK", r->json.dump());
+    BOOST_REQUIRE_MESSAGE(errorCode(r->json) == "OK", kith::dumpJson(r->json));
     BOOST_REQUIRE(::send(r->fd.get(), "hi", 2, MSG_NOSIGNAL) == 2);
     BOOST_REQUIRE(readN(r->fd.get(), 2) == "hi");
     return std::move(r->fd);

@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "kith/common/encoding.h"
+#include "kith/common/json.h"
 #include "kith/identity/keys.h"
 #include "../helpers/shell_process.h"
 #include "mesh.h"
@@ -45,7 +46,7 @@ struct VhostMesh {
   json admin(const std::string& m, json req) {
     auto r = mesh.admin(m).request(req);
     BOOST_REQUIRE_MESSAGE(r.isOk(), r.status().message());
-    BOOST_REQUIRE_MESSAGE(r->json.value("ok", false), req.dump() << " -> " << r->json.dump());
+    BOOST_REQUIRE_MESSAGE(r->json.value("ok", false), dumpJson(req) << " -> " << dumpJson(r->json));
     return r->json;
   }
   std::string hostInit(const std::string& name, const std::string& backend) {
@@ -60,7 +61,7 @@ struct VhostMesh {
                         {"target", "tcp:127.0.0.1:" + std::to_string(b.port())},
                         {"proxy_protocol", true}});
     BOOST_REQUIRE(r.isOk());
-    BOOST_REQUIRE_MESSAGE(r->json.value("ok", false), r->json.dump());
+    BOOST_REQUIRE_MESSAGE(r->json.value("ok", false), dumpJson(r->json));
     registrations.push_back(std::move(c));
     BOOST_REQUIRE(mesh.knows("a", name4 + "." + m));
   }
@@ -130,7 +131,7 @@ BOOST_AUTO_TEST_CASE(a_client_of_a_reaches_a_backend_on_b_with_the_proxy_tlvs_ex
   BOOST_TEST(seen[1].payload == "hello\n");
   // The streams went through the tunnel, opened by the listener's workload.
   json st = vm.mesh.status("a")["tunnels"];
-  BOOST_TEST(st["opened"].get<int>() >= 2, st.dump());
+  BOOST_TEST(st["opened"].get<int>() >= 2, dumpJson(st));
 }
 
 BOOST_AUTO_TEST_CASE(policy_on_either_daemon_refuses_and_the_backend_sees_nothing) {

@@ -27,6 +27,7 @@
 
 #include "fixture.h"
 #include "vhost_backend.h"
+#include "kith/common/json.h"
 #include "kith/identity/cert.h"
 #include "kith/identity/host_cert.h"
 #include "kith/identity/host_id.h"
@@ -86,7 +87,7 @@ struct VhostFixture {
   }
   json ok(json req) {
     json r = admin(req);
-    BOOST_REQUIRE_MESSAGE(r.value("ok", false), req.dump() << " -> " << r.dump());
+    BOOST_REQUIRE_MESSAGE(r.value("ok", false), kith::dumpJson(req) << " -> " << kith::dumpJson(r));
     return r;
   }
   std::string hostId(const std::string& name) { return ok({{"op", "host.show"}, {"name", name}})["host_id"]; }
@@ -98,7 +99,7 @@ struct VhostFixture {
     req.update(extra);
     auto r = c->request(req);
     BOOST_REQUIRE(r.isOk());
-    BOOST_REQUIRE_MESSAGE(r->json.value("ok", false), r->json.dump());
+    BOOST_REQUIRE_MESSAGE(r->json.value("ok", false), kith::dumpJson(r->json));
     registrations.push_back(std::move(*c));
   }
   // Primaries a and b and a's vhost v1, each with its backend serving.
@@ -399,14 +400,14 @@ BOOST_FIXTURE_TEST_CASE(short_host_ids_are_unique_and_hosts_survive_a_restart, V
   auto c = TestClient::connect(daemon.adminSocket());
   BOOST_REQUIRE(c.isOk());
   for (int i = 0; i < 20; ++i) {
-    BOOST_REQUIRE(c->sendRaw(json({{"id", i}, {"op", "vhost.add"}, {"name", "v" + std::to_string(i) + ".example.test"},
-                                   {"primary", "a.example.test"}}).dump() + "\n").isOk());
+    BOOST_REQUIRE(c->sendRaw(kith::dumpJson(json({{"id", i}, {"op", "vhost.add"}, {"name", "v" + std::to_string(i) + ".example.test"},
+                                   {"primary", "a.example.test"}})) + "\n").isOk());
   }
   std::set<int64_t> ids;
   for (int i = 0; i < 20; ++i) {
     auto m = c->next();
     BOOST_REQUIRE(m.isOk());
-    BOOST_REQUIRE_MESSAGE(m->json.value("ok", false), m->json.dump());
+    BOOST_REQUIRE_MESSAGE(m->json.value("ok", false), kith::dumpJson(m->json));
     ids.insert(m->json["short_id"].get<int64_t>());
   }
   BOOST_TEST(ids.size() == 20u);
@@ -457,7 +458,7 @@ BOOST_FIXTURE_TEST_CASE(kithctl_host_init_show_rotate_and_json_chain, VhostFixtu
   BOOST_TEST(contains(out, "BAD_REQUEST"), out);
   out.clear();
   BOOST_TEST(kithctl("host show a.example.test --json", &out) == 0, out);
-  json j = json::parse(out);
+  json j = kith::parseJson(out);
   BOOST_TEST(j["chain"].size() == 2u);
   BOOST_TEST(j["chain"][1]["changes"][0]["op"] == "add");
   BOOST_TEST(j["chain"][1]["changes"][1]["op"] == "revoke");
@@ -465,7 +466,7 @@ BOOST_FIXTURE_TEST_CASE(kithctl_host_init_show_rotate_and_json_chain, VhostFixtu
   BOOST_TEST(kithctl("vhost add v.example.test --primary a.example.test", &out) == 0, out);
   out.clear();
   BOOST_TEST(kithctl("host show v.example.test --json", &out) == 0, out);
-  j = json::parse(out);
+  j = kith::parseJson(out);
   BOOST_TEST(j["chain"][0]["changes"].back()["op"] == "alias");
   BOOST_TEST(j["chain"][0]["changes"].back()["primary"] == hostId("a.example.test"));
   out.clear();
@@ -503,7 +504,7 @@ BOOST_FIXTURE_TEST_CASE(probe_by_name_by_id_and_by_both, VhostFixture) {
   BOOST_TEST(contains(out, "nobody.example.test"), out);
   out.clear();
   BOOST_TEST(kithctl("host probe v1.example.test --json" + pins, &out) == 0, out);
-  json j = json::parse(out);
+  json j = kith::parseJson(out);
   BOOST_TEST(j["primary"]["host_id"] == a);
   out.clear();
   BOOST_TEST(kithctl("host beacon " + hostId("v1.example.test"), &out) == 0, out);

@@ -1,5 +1,6 @@
 #include "kith/daemon/observability/event_log.h"
 
+#include "kith/common/json.h"
 #include "kith/common/log.h"
 
 namespace kith::daemon {
@@ -24,7 +25,7 @@ void EventLog::attachToLogger() {
 
 void EventLog::append(nlohmann::json record) {
   records_.push_back({record.value("ts", int64_t{0}),
-                      record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+                      dumpJson(record)});
   while (records_.size() > capacity_) records_.pop_front();
   std::vector<uint64_t> ids;
   for (auto& [id, f] : followers_) ids.push_back(id);
@@ -39,7 +40,7 @@ void EventLog::append(nlohmann::json record) {
 std::vector<nlohmann::json> EventLog::since(int64_t sinceMicros) const {
   std::vector<nlohmann::json> out;
   for (const auto& r : records_) {
-    if (r.ts >= sinceMicros) out.push_back(nlohmann::json::parse(r.line, nullptr, false));
+    if (r.ts >= sinceMicros) out.push_back(parseJson(r.line));
   }
   return out;
 }

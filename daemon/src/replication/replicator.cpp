@@ -4,6 +4,7 @@
 
 #include "kith/common/clock.h"
 #include "kith/common/encoding.h"
+#include "kith/common/json.h"
 #include "kith/common/log.h"
 #include "kith/daemon/broker/target.h"
 #include "kith/identity/spiffe.h"
@@ -444,7 +445,7 @@ void Replicator::onAck(const std::string& machine, const rep::Message& m) {
     if (auto n = rep::parseDecimal(digits); !digits.empty() && n) {
       seq = *n;
     } else {
-      auto j = json::parse(f, nullptr, false);
+      auto j = parseJson(f);
       if (!j.is_object() || j.value("zone", "") != opts_.machine || !j.contains("seq") ||
           !j["seq"].is_number_unsigned()) {
         continue;

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kith/common/json.h"
 #include "kith/common/log.h"
 #include "kith/common/unique_fd.h"
 #include "store_migrations.h"
@@ -57,11 +58,11 @@ constexpr const char* kPutWorkloadSql =
 
 std::string encodeList(const std::vector<std::string>& v) {
   // Replace invalid UTF-8 instead of throwing (no exceptions off the parser).
-  return nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return dumpJson(nlohmann::json(v));
 }
 
 bool decodeList(const std::string& text, std::vector<std::string>* out) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json j = parseJson(text);
   if (!j.is_array()) return false;
   out->clear();
   for (const auto& e : j) {

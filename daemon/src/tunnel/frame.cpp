@@ -1,4 +1,5 @@
 #include "kith/daemon/tunnel/frame.h"
+#include "kith/common/json.h"
 
 #include <nlohmann/json.hpp>
 
@@ -75,11 +76,11 @@ Result<Frame> parseHeader(const char* p, size_t* payloadLen) {
 std::string encodeOpen(const OpenPayload& p) {
   nlohmann::json j{{"src", p.src}, {"dst", p.dst}, {"proto", p.proto}, {"spiffe", p.spiffe}, {"window", p.window}};
   if (p.raw) j["raw"] = true;  // absent otherwise: the payload older daemons know
-  return j.dump();
+  return dumpJson(j);
 }
 
 Result<OpenPayload> decodeOpen(std::string_view payload) {
-  auto j = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);
+  auto j = parseJson(payload);
   if (j.is_discarded() || !j.is_object()) return Status::badRequest("OPEN: not a JSON object");
   OpenPayload p;
   for (auto [key, field] : {std::pair{"src", &p.src}, std::pair{"dst", &p.dst},
@@ -103,12 +104,11 @@ Result<OpenPayload> decodeOpen(std::string_view payload) {
 }
 
 std::string encodeOpenErr(Code code, std::string_view message) {
-  return nlohmann::json{{"code", std::string(codeName(code))}, {"message", std::string(message)}}.dump(
-      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return dumpJson(nlohmann::json{{"code", std::string(codeName(code))}, {"message", std::string(message)}});
 }
 
 Status decodeOpenErr(std::string_view payload) {
-  auto j = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
+  auto j = parseJson(payload);
   if (j.is_discarded() || !j.is_object() || !j.contains("code") || !j["code"].is_string()) {
     return Status(Code::kCannotConnect, "the peer daemon refused the stream (unreadable reason)");
   }

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kith/common/json.h"
 #include "kith/common/log.h"
 #include "kith/daemon/vhost/select_vhost.h"
 #include "kith/daemon/vhost/vhost_probe.h"
@@ -344,17 +345,16 @@ class VhostListener::Conn {
       if (r == ReadResult::kWait) return;
       if (r != ReadResult::kData) return end();
     }
-    auto req = nlohmann::json::parse(in_.substr(0, in_.find('\n')), nullptr, false);
+    auto req = parseJson(in_.substr(0, in_.find('\n')));
     if (req.is_discarded()) return refuseJson(Code::kBadRequest, "request is not JSON");
     nlohmann::json reply = answerProbe(l_.hosts_, req, l_.opts_.userPort);
     ++l_.stats_.answered;
-    sendAndClose(reply.dump() + "\n");
+    sendAndClose(dumpJson(reply) + "\n");
   }
 
   void refuseJson(Code code, const std::string& m) {
     ++l_.stats_.refused;
-    sendAndClose(nlohmann::json({{"ok", false}, {"error", {{"code", std::string(codeName(code))}, {"message", m}}}})
-                     .dump() +
+    sendAndClose(dumpJson(nlohmann::json({{"ok", false}, {"error", {{"code", std::string(codeName(code))}, {"message", m}}}})) +
                  "\n");
   }
 

@@ -1,5 +1,6 @@
 // Hostchains: a seven-link history replays; every class of tampering is refused
 // with its own error; HostID text form; zones; host directories on disk.
+#include "kith/common/json.h"
 #include "kith/identity/hostchain.h"
 
 #include <sys/stat.h>
@@ -103,7 +104,7 @@ BOOST_AUTO_TEST_CASE(seven_link_history_replays_to_the_expected_keys) {
   BOOST_TEST(!r.state.isLive(HostKeyRole::kHost, h.host1.publicKey()));
   // JSON round trip keeps every byte the signatures cover.
   auto j = id::chainToJson(h.links);
-  auto back = id::chainFromJson(nlohmann::json::parse(j.dump()));
+  auto back = id::chainFromJson(kith::parseJson(kith::dumpJson(j)));
   BOOST_REQUIRE(back.isOk());
   auto r2 = id::replayHostchain(*back);
   BOOST_TEST(r2.ok(), r2.message);
@@ -211,7 +212,7 @@ BOOST_AUTO_TEST_CASE(zone_verifies_only_with_the_live_metadata_key) {
   z.time = 5;
   z.sign(h.meta2);
   BOOST_TEST(z.verify(h.state, nullptr).isOk());
-  auto back = id::HostZone::fromJson(nlohmann::json::parse(z.toJson().dump()));
+  auto back = id::HostZone::fromJson(kith::parseJson(kith::dumpJson(z.toJson())));
   BOOST_REQUIRE(back.isOk());
   BOOST_TEST(back->verify(h.state, nullptr).isOk());
   back->probe = "evil.test:1";

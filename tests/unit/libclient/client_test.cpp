@@ -15,6 +15,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "fake_daemon.h"
+#include "kith/common/json.h"
 
 using kith::testing::FakeConn;
 using kith::testing::FakeDaemon;
@@ -116,7 +117,7 @@ BOOST_AUTO_TEST_CASE(register_sends_one_well_formed_line_with_every_option) {
   BOOST_TEST(req["app"] == "echo");
   // One object per line, nothing else on it.
   BOOST_TEST(d.rawLines()[0].find('\n') == std::string::npos);
-  BOOST_TEST(Json::parse(d.rawLines()[0]) == req);
+  BOOST_TEST(kith::parseJson(d.rawLines()[0]) == req);
 }
 
 BOOST_AUTO_TEST_CASE(token_ops_carry_the_registered_token_and_ids_increase) {
@@ -363,7 +364,7 @@ BOOST_AUTO_TEST_CASE(events_and_streams_arriving_before_a_reply_are_queued_in_or
   BOOST_REQUIRE_EQUAL(kith_listen(cl.c), KITH_OK);
   const char* json = nullptr;
   BOOST_REQUIRE_EQUAL(kith_daemon_status(cl.c, &json), KITH_OK);
-  BOOST_TEST(Json::parse(json)["machine"] == "n1");
+  BOOST_TEST(kith::parseJson(json)["machine"] == "n1");
   d.join();
   checkNoProblems(d);
   BOOST_TEST(d.requests().at(1)["pattern"] == "dev.*.*.*.*");
@@ -374,7 +375,7 @@ BOOST_AUTO_TEST_CASE(events_and_streams_arriving_before_a_reply_are_queued_in_or
   BOOST_TEST(std::string(ev.address) == "dev.x.y.default.n1");
   BOOST_TEST(std::string(ev.spiffe_id) == "spiffe://dev.kith/dev/x/y/default/n1");
   BOOST_TEST(ev.ts == 1700000000000001);
-  BOOST_TEST(Json::parse(ev.json)["event"] == "register");
+  BOOST_TEST(kith::parseJson(ev.json)["event"] == "register");
   BOOST_REQUIRE_EQUAL(kith_next_event(cl.c, 0, &ev), KITH_OK);
   BOOST_TEST(std::string(ev.type) == "deregister");
   BOOST_TEST(std::string(ev.reason) == "exit");
@@ -460,7 +461,7 @@ BOOST_AUTO_TEST_CASE(long_replies_are_accepted_up_to_the_reply_limit) {
   Client cl(d);
   const char* json = nullptr;
   BOOST_REQUIRE_EQUAL(kith_hello(cl.c, &json), KITH_OK);
-  BOOST_TEST(Json::parse(json)["pad"].get<std::string>().size() == pad.size());
+  BOOST_TEST(kith::parseJson(json)["pad"].get<std::string>().size() == pad.size());
   d.join();
 }
 
@@ -602,7 +603,7 @@ BOOST_AUTO_TEST_CASE(request_passes_raw_json_and_returns_replies_ok_or_not) {
   BOOST_REQUIRE_EQUAL(kith_request(cl.c, R"({"op":"workloads","extra":[1,2]})", &reply, &got),
                       KITH_OK);
   BOOST_REQUIRE(reply != nullptr);
-  Json j = Json::parse(reply);
+  Json j = kith::parseJson(reply);
   kith_free(reply);
   BOOST_TEST(j["ok"] == true);
   BOOST_TEST(j["workloads"] == Json::array());
@@ -611,8 +612,8 @@ BOOST_AUTO_TEST_CASE(request_passes_raw_json_and_returns_replies_ok_or_not) {
   BOOST_TEST(kith_request(cl.c, R"({"op":"peers","id":"mine"})", &reply, nullptr) ==
              KITH_UNAUTHORIZED);
   BOOST_REQUIRE(reply != nullptr);
-  BOOST_TEST(Json::parse(reply)["error"]["code"] == "UNAUTHORIZED");
-  BOOST_TEST(Json::parse(reply)["id"] == "mine");
+  BOOST_TEST(kith::parseJson(reply)["error"]["code"] == "UNAUTHORIZED");
+  BOOST_TEST(kith::parseJson(reply)["id"] == "mine");
   kith_free(reply);
   BOOST_TEST(std::string(kith_error_message(cl.c)) == "admin op on api.sock");
 
@@ -689,7 +690,7 @@ BOOST_AUTO_TEST_CASE(open_follows_the_lookup_order) {
   BOOST_REQUIRE_EQUAL(kith_open(nullptr, &c), KITH_OK);
   const char* json = nullptr;
   BOOST_TEST(kith_hello(c, &json) == KITH_OK);
-  BOOST_TEST(Json::parse(json)["machine"] == "fake");
+  BOOST_TEST(kith::parseJson(json)["machine"] == "fake");
   BOOST_TEST(kith_fileno(c) >= 0);
   kith_close(c);
 

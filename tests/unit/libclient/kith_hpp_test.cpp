@@ -1,4 +1,5 @@
 // The header-only C++ wrapper: RAII, copies, and errors as exceptions.
+#include "kith/common/json.h"
 #include "kith/kith.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -55,7 +56,7 @@ BOOST_AUTO_TEST_CASE(client_registers_resolves_and_throws_refusals_with_codes) {
   kith::Reply rep = c.request(R"({"op":"anything"})");
   BOOST_TEST(rep.status == KITH_RATE_LIMITED);
   BOOST_TEST(rep.code == "RATE_LIMITED");
-  BOOST_TEST(Json::parse(rep.json)["error"]["message"] == "slow down");
+  BOOST_TEST(kith::parseJson(rep.json)["error"]["message"] == "slow down");
   d.join();
   BOOST_TEST(d.problems().empty());
   BOOST_TEST(d.requests().at(0)["whitelist"] == Json::array({"dev.*.*.*.*"}));

@@ -11,6 +11,7 @@
 
 #include "fake_daemon.h"
 #include "run_tool.h"
+#include "kith/common/json.h"
 
 using kith::UniqueFd;
 using kith::testing::FakeConn;
@@ -352,7 +353,7 @@ BOOST_AUTO_TEST_CASE(kithctl_events_prints_records_readably_or_as_json_and_follo
   d2.join();
   BOOST_TEST(d2.requests().at(0)["follow"] == true);
   BOOST_TEST(f.status == 1);
-  BOOST_TEST(f.out == rec1.dump() + "\n" + rec2.dump() + "\n");
+  BOOST_TEST(f.out == kith::dumpJson(rec1) + "\n" + kith::dumpJson(rec2) + "\n");
   BOOST_TEST(f.err.find("closed") != std::string::npos, f.err);
 }
 

@@ -2,6 +2,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "kith/common/json.h"
 #include "kith/socket-api/socket_path.h"
 
 namespace api = kith::api;
@@ -23,7 +24,7 @@ BOOST_AUTO_TEST_CASE(malformed_requests_are_bad_request_with_a_reason) {
 }
 
 BOOST_AUTO_TEST_CASE(field_accessors_name_the_field_on_type_errors) {
-  auto req = api::Json::parse(R"({"op":"x","name":5,"ttl_ms":"1","list":["a",1],"flag":true})");
+  auto req = kith::parseJson(R"({"op":"x","name":5,"ttl_ms":"1","list":["a",1],"flag":true})");
   BOOST_TEST(api::requireString(req, "name").status().message() ==
              "field 'name' must be a string, got number");
   BOOST_TEST(api::requireString(req, "absent").status().message() == "missing field 'absent'");
